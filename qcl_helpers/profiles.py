@@ -1,0 +1,239 @@
+"""Scale profiles: one switch, ``QCL_PROFILE``, sets every size a chapter uses.
+
+* ``ci``    -- seconds per chapter; what the tests and CI run.
+* ``quick`` -- the default; minutes per chapter on a laptop CPU or free Colab.
+* ``paper`` -- the exact settings of the paper's released code (GPU hours).
+
+A chapter reads its sizes from :func:`current` and prints them next to the
+paper's values with :meth:`Profile.compare`, e.g. ``tasks: 20 (paper: 1,000)``.
+
+Introduced in: 03 · QNN ansätze
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+ENV_VAR = "QCL_PROFILE"
+DEFAULT = "quick"
+
+
+class ProfileError(ValueError):
+    """Raised for an unknown profile name. Introduced in: 03 · QNN ansätze"""
+
+
+@dataclass(frozen=True)
+class AnsatzSizes:
+    """Sizes used by the QNN-ansätze chapter."""
+
+    n_qubits: int = 6  # circuits drawn and simulated live in the chapter
+    depths: tuple = (1, 2, 4, 8)  # rows of the parameter-count table
+    max_widget_depth: int = 8
+    reference_samples: int = 4  # random inputs compared against PennyLane
+    random_circuits: int = 200  # samples in the <Z> histogram
+
+
+@dataclass(frozen=True)
+class PermutedMnistSizes:
+    """Permuted MNIST (paper Figure 1). Paper values are the released code's."""
+
+    tasks: int = 1000
+    train_per_task: int = 60_000
+    test_per_task: int = 10_000
+    batch_size: int = 128
+    qnn_qubits: int = 10
+    qnn_depths: tuple = (4,)
+    qnn_lr: float = 0.03
+    qnn_epochs: int = 5
+    qnn_reset_optimizer: bool = True
+    mlp_widths: tuple = (16,)
+    mlp_lr: float = 1e-3
+    mlp_epochs: int = 1
+    mlp_reset_optimizer: bool = False
+    moving_average: int = 40
+
+
+@dataclass(frozen=True)
+class SplitCifarSizes:
+    """Split CIFAR-100 (paper Figure 2)."""
+
+    tasks: int = 3000
+    train_per_task: int = 1000
+    test_per_task: int = 200
+    batch_size: int = 128
+    qnn_qubits: int = 10
+    qnn_depths: tuple = (10,)
+    qnn_lr: float = 1e-3
+    qnn_epochs: int = 5
+    mlp_widths: tuple = (256,)
+    mlp_lr: float = 1e-3
+    mlp_epochs: int = 5
+    fim_probe_samples: int = 64
+    moving_average: int = 150
+
+
+@dataclass(frozen=True)
+class AntSizes:
+    """PPO on MuJoCo Ant (paper Figure 3)."""
+
+    total_steps: int = 30_000_000
+    eval_every: int = 200_000
+    eval_episodes: int = 10
+    n_envs: int = 16
+    n_steps: int = 2048  # per environment and update (the released code differs: see the chapter)
+    batch_size: int = 128
+    n_epochs: int = 10
+    qnn_qubits: int = 9
+    qnn_depth: int = 12
+    qnn_lr: float = 2e-3
+    mlp_lr: float = 1e-4
+    moving_average: int = 5
+
+
+@dataclass(frozen=True)
+class XXZSizes:
+    """Continual classification of XXZ eigenstates (paper Figure 4)."""
+
+    tasks: int = 2000
+    sites: int = 10
+    delta_min: float = -2.0
+    delta_max: float = 2.0
+    delta_step: float = 0.02
+    batch_size: int = 64
+    epochs: int = 5
+    qnn_depths: tuple = (6, 12)
+    qnn_lr: float = 2e-3
+    mlp_widths: tuple = (64,)
+    mlp_lr: float = 2e-3
+    moving_average: int = 40
+
+
+@dataclass(frozen=True)
+class TheorySizes:
+    """Monte Carlo sizes for the theory chapters (Proposition 1, Fisher/Haar)."""
+
+    haar_samples: int = 2000
+    haar_qubits: tuple = (2, 3, 4, 5, 6)
+    fisher_probe_samples: int = 64
+    primer_tasks: int = 200
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size a chapter uses, for one scale. Introduced in: 03 · QNN ansätze"""
+
+    name: str
+    description: str
+    ansatz: AnsatzSizes = field(default_factory=AnsatzSizes)
+    permuted_mnist: PermutedMnistSizes = field(default_factory=PermutedMnistSizes)
+    split_cifar: SplitCifarSizes = field(default_factory=SplitCifarSizes)
+    ant: AntSizes = field(default_factory=AntSizes)
+    xxz: XXZSizes = field(default_factory=XXZSizes)
+    theory: TheorySizes = field(default_factory=TheorySizes)
+
+    def value(self, path: str):
+        """Value at a dotted path such as ``"permuted_mnist.tasks"``."""
+        obj = self
+        for part in path.split("."):
+            if not hasattr(obj, part):
+                raise AttributeError(f"profile has no field {path!r}")
+            obj = getattr(obj, part)
+        return obj
+
+    def compare(self, path: str) -> str:
+        """``"tasks: 20 (paper: 1,000)"`` -- this profile's value beside the paper's.
+
+        Introduced in: 03 · QNN ansätze
+        """
+        mine, theirs = self.value(path), PAPER.value(path)
+        label = path.split(".")[-1].replace("_", " ")
+        if mine == theirs:
+            return f"{label}: {_fmt(mine)} (as in the paper)"
+        return f"{label}: {_fmt(mine)} (paper: {_fmt(theirs)})"
+
+    def summary(self, section: str) -> str:
+        """One line per field of ``section`` with the paper's value beside it."""
+        sizes = getattr(self, section)
+        lines = [f"profile {self.name!r} · {section}"]
+        lines += ["  " + self.compare(f"{section}.{f.name}") for f in dataclasses.fields(sizes)]
+        return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    return str(v)
+
+
+PAPER = Profile(
+    name="paper",
+    description="the exact settings of the paper's released code (GPU hours)",
+)
+
+QUICK = Profile(
+    name="quick",
+    description="minutes per chapter on a laptop CPU or free Colab (the default)",
+    ansatz=AnsatzSizes(),
+    permuted_mnist=PermutedMnistSizes(
+        tasks=40, train_per_task=2000, test_per_task=1000, qnn_depths=(2, 4), mlp_widths=(16, 64),
+        moving_average=5,
+    ),
+    split_cifar=SplitCifarSizes(
+        tasks=60, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10), mlp_widths=(64, 256),
+        qnn_epochs=2, mlp_epochs=2, moving_average=10,
+    ),
+    ant=AntSizes(total_steps=100_000, eval_every=20_000, eval_episodes=3, n_envs=4, n_steps=1024,
+                 qnn_depth=4, moving_average=3),
+    xxz=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), moving_average=5),
+    theory=TheorySizes(haar_samples=1000, primer_tasks=60),
+)
+
+CI = Profile(
+    name="ci",
+    description="seconds per chapter; what the tests and CI run",
+    ansatz=AnsatzSizes(n_qubits=4, depths=(1, 2, 4), max_widget_depth=4, reference_samples=2,
+                       random_circuits=50),
+    permuted_mnist=PermutedMnistSizes(
+        tasks=3, train_per_task=256, test_per_task=256, qnn_depths=(1,), mlp_widths=(16,),
+        qnn_epochs=1, moving_average=2,
+    ),
+    split_cifar=SplitCifarSizes(
+        tasks=3, train_per_task=128, test_per_task=64, qnn_depths=(1,), mlp_widths=(16,),
+        qnn_epochs=1, mlp_epochs=1, fim_probe_samples=16, moving_average=2,
+    ),
+    ant=AntSizes(total_steps=2048, eval_every=1024, eval_episodes=1, n_envs=2, n_steps=256,
+                 batch_size=64, n_epochs=1, qnn_depth=1, moving_average=1),
+    xxz=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2),
+    theory=TheorySizes(haar_samples=200, haar_qubits=(2, 3, 4), fisher_probe_samples=16,
+                       primer_tasks=8),
+)
+
+PROFILES = {p.name: p for p in (CI, QUICK, PAPER)}
+NAMES = tuple(PROFILES)
+
+
+def get(name: str) -> Profile:
+    """The profile called ``name``; an unknown name raises :class:`ProfileError`.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    key = str(name).strip().lower()
+    if key not in PROFILES:
+        raise ProfileError(
+            f"unknown profile {name!r}; valid profiles: {', '.join(NAMES)} "
+            f"(set {ENV_VAR} to one of them)"
+        )
+    return PROFILES[key]
+
+
+def current() -> Profile:
+    """The active profile: ``$QCL_PROFILE`` if set, else ``quick``.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    return get(os.environ.get(ENV_VAR, "").strip() or DEFAULT)
