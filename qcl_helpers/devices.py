@@ -60,6 +60,9 @@ def _try_qml_device(name: str) -> str | None:
             return f"test circuit returned {value}, expected 0"
         return None
     except Exception as exc:  # missing package, no CUDA driver, no GPU, ...
+        if "does not exist" in str(exc):
+            extra = " (pip install -r requirements-gpu.txt)" if name == "lightning.gpu" else ""
+            return f"its PennyLane plugin is not installed{extra}"
         return _first_line(exc)
 
 

@@ -1,0 +1,139 @@
+"""What the book measures to track plasticity: weight norm, gradient norm, empirical Fisher trace, dead units.
+
+Definitions follow the paper's code:
+
+* **weight norm** -- mean Frobenius norm over the parameter tensors with two or more axes
+  (the weight matrices of an MLP; the ``(n_gates, 15)`` angle array of a QNN);
+* **gradient norm** -- mean norm of the loss gradient over all parameter tensors, on one batch;
+* **empirical Fisher trace** -- ``mean_i ||grad_theta log p(y_i | x_i)||^2`` over probe samples
+  with their true labels;
+* **dead units** (beyond the paper) -- the fraction of ReLU units that output zero on every
+  probe sample.
+
+Introduced in: 01 · Loss of plasticity
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def weight_norm(model: nn.Module) -> float:
+    """Mean Frobenius norm of the parameter tensors with ``ndim >= 2``.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    norms = [p.detach().norm() for p in model.parameters() if p.ndim >= 2]
+    if not norms:
+        raise ValueError("model has no weight matrices (parameters with two or more axes)")
+    return float(torch.stack(norms).mean())
+
+
+def log_likelihood(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``log p(y | x)`` per sample: softmax for ``(batch, C>1)`` logits, sigmoid for one logit.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    if logits.ndim == 1 or logits.shape[-1] == 1:
+        z = logits.reshape(-1)
+        yf = y.reshape(-1).to(z.dtype)
+        return yf * nn.functional.logsigmoid(z) + (1 - yf) * nn.functional.logsigmoid(-z)
+    return torch.log_softmax(logits, dim=-1).gather(-1, y.reshape(-1, 1).long()).reshape(-1)
+
+
+def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood (cross-entropy or binary cross-entropy).
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    return -log_likelihood(logits, y).mean()
+
+
+def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean norm over all parameter tensors of the gradient of the mean loss on ``(x, y)``.
+
+    Leaves ``model``'s ``.grad`` fields untouched.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss(model(x), y), params)
+    return float(torch.stack([g.norm() for g in grads]).mean())
+
+
+def fisher_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Empirical Fisher trace ``mean_i ||grad log p(y_i | x_i)||^2`` over the probe set ``(x, y)``.
+
+    Uses ``torch.func`` (vmap of per-sample gradients) and falls back to a loop over samples
+    for models it cannot vectorize.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    per_sample = per_sample_sq_grad_norms(model, x, y)
+    return float(per_sample.mean())
+
+
+def per_sample_sq_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``||grad_theta log p(y_i | x_i)||^2`` for every probe sample, shape ``(n,)``.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+    def loglik(p, xi, yi):
+        out = torch.func.functional_call(model, p, (xi.unsqueeze(0),))
+        return log_likelihood(out, yi.unsqueeze(0)).sum()
+
+    try:
+        grads = torch.func.vmap(torch.func.grad(loglik), in_dims=(None, 0, 0))(params, x, y)
+        return sum(grads[n].reshape(len(x), -1).pow(2).sum(1) for n in names)
+    except Exception:  # some ops have no batching rule: loop over samples instead
+        plist = [p for p in model.parameters() if p.requires_grad]
+        out = []
+        for xi, yi in zip(x, y):
+            ll = log_likelihood(model(xi.unsqueeze(0)), yi.unsqueeze(0)).sum()
+            g = torch.autograd.grad(ll, plist)
+            out.append(sum(gi.pow(2).sum() for gi in g))
+        return torch.stack(out).detach()
+
+
+def dead_unit_fraction(model: nn.Module, x: torch.Tensor) -> float:
+    """Fraction of ReLU units that are zero for every sample of ``x`` (0 for a model without ReLUs).
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    alive, total, hooks = [], [], []
+
+    def hook(_module, _inp, out):
+        flat = out.detach().reshape(out.shape[0], -1)
+        alive.append(int((flat > 0).any(0).sum()))
+        total.append(flat.shape[1])
+
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return 0.0 if not total else 1.0 - sum(alive) / sum(total)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Classification accuracy; one logit means a sigmoid (threshold at 0), several an argmax.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            out = model(x[i:i + batch_size])
+            if out.ndim == 1 or out.shape[-1] == 1:
+                pred = (out.reshape(-1) > 0).long()
+            else:
+                pred = out.argmax(-1)
+            correct += int((pred == y[i:i + batch_size].reshape(-1).long()).sum())
+    return correct / max(len(x), 1)
