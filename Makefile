@@ -1,0 +1,32 @@
+# Two entry points (see README):  make book  |  make test
+# Both create the virtual environment .venv from requirements.txt on first use.
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+BIN     := $(VENV)/bin
+BUILD   := _build/$(PROFILE)
+
+.PHONY: book test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+# Build the book, executing every chapter in profile $(PROFILE) (default: quick).
+# HTML: _build/<profile>/_build/html/index.html (one folder per profile, so cached
+# executions of one profile never stand in for another).
+book: venv
+	QCL_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . -W --keep-going --path-output $(BUILD)
+	@echo "Book: $(BUILD)/_build/html/index.html"
+
+# Unit tests, every notebook under nbval (ci profile), then the book build with -W (ci profile).
+test: venv
+	OMP_NUM_THREADS=1 QCL_PROFILE=ci $(BIN)/python -m pytest tests book --nbval-lax -q
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory book PROFILE=ci
+
+clean:
+	rm -rf _build
