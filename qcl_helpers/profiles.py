@@ -52,6 +52,10 @@ class PermutedMnistSizes:
     mlp_epochs: int = 1
     mlp_reset_optimizer: bool = False
     moving_average: int = 40
+    # "official": MNIST's train split for training, its test split for testing; "test-split":
+    # disjoint subsets of the official 10k test split only; "auto": official when it can be
+    # found or downloaded, else test-split (said so in every printout and caption).
+    data_source: str = "official"
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,16 @@ class SplitCifarSizes:
     qnn_depths: tuple = (10,)
     qnn_lr: float = 1e-3
     qnn_epochs: int = 5
+    qnn_reset_optimizer: bool = False
     mlp_widths: tuple = (256,)
     mlp_lr: float = 1e-3
     mlp_epochs: int = 5
+    mlp_reset_optimizer: bool = False
     fim_probe_samples: int = 64
     moving_average: int = 150
+    # "cifar100": the official files; "standin": a generated stand-in (never called CIFAR-100);
+    # "auto": CIFAR-100 when it can be found or downloaded, else the stand-in.
+    data_source: str = "cifar100"
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ class TheorySizes:
     haar_qubits: tuple = (2, 3, 4, 5, 6)
     fisher_probe_samples: int = 64
     primer_tasks: int = 200
+    haar_unitary_samples: int = 4000  # exact-Haar Monte Carlo (cheap: d x d matrices only)
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ PAPER = Profile(
 QUICK = Profile(
     name="quick",
     description="minutes per chapter on a laptop CPU or free Colab (the default)",
-    ansatz=AnsatzSizes(),
+    ansatz=AnsatzSizes(max_widget_depth=12),
     permuted_mnist=PermutedMnistSizes(
         tasks=40, train_per_task=2000, test_per_task=1000, qnn_depths=(2, 4), mlp_widths=(16, 64),
         moving_average=5,
