@@ -46,9 +46,15 @@ def test_smaller_profiles_are_smaller():
 
 
 def test_compare_and_summary():
-    assert profiles.QUICK.compare("permuted_mnist.tasks") == "tasks: 40 (paper: 1,000)"
+    n = profiles.QUICK.permuted_mnist.tasks
+    assert profiles.QUICK.compare("permuted_mnist.tasks") == f"tasks: {n:,} (paper: 1,000)"
     assert profiles.PAPER.compare("permuted_mnist.tasks") == "tasks: 1,000 (as in the paper)"
     text = profiles.CI.summary("ansatz")
     assert text.count("\n") == len(dataclasses.fields(profiles.AnsatzSizes))
     with pytest.raises(AttributeError, match="no field"):
         profiles.CI.value("permuted_mnist.nope")
+
+
+def test_book_only_sizes_are_not_attributed_to_the_paper():
+    assert profiles.CI.compare("ansatz.n_qubits") == "n qubits: 4 (paper profile: 6)"
+    assert "(paper:" not in profiles.QUICK.summary("theory")
