@@ -6,7 +6,7 @@ PROFILE ?= quick
 BIN     := $(VENV)/bin
 BUILD   := _build/$(PROFILE)
 
-.PHONY: book test venv clean
+.PHONY: book test check-book venv clean
 
 venv: $(VENV)/.installed
 
@@ -23,10 +23,21 @@ book: venv
 	QCL_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . -W --keep-going --path-output $(BUILD)
 	@echo "Book: $(BUILD)/_build/html/index.html"
 
-# Unit tests, every notebook under nbval (ci profile), then the book build with -W (ci profile).
+# Unit tests, every notebook under nbval (ci profile), the book build with -W (ci profile),
+# and the browser check of the built pages.
 test: venv
 	OMP_NUM_THREADS=1 QCL_PROFILE=ci $(BIN)/python -m pytest tests book --nbval-lax -q
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory book PROFILE=ci
+	$(MAKE) --no-print-directory check-book PROFILE=ci
+
+# Open every built page in headless Chromium (Debian's chromium + chromium-driver); screenshots
+# go to _build/<profile>/screenshots.
+check-book: venv
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  $(BIN)/python tools/check_book.py $(BUILD)/_build/html --screenshots $(BUILD)/screenshots; \
+	else \
+	  echo "check-book skipped: install Debian's chromium and chromium-driver to check the rendered pages"; \
+	fi
 
 clean:
 	rm -rf _build
