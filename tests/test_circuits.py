@@ -82,3 +82,14 @@ def test_amplitude_encode_bad_inputs():
 def test_pennylane_ops_checks_parameter_shape():
     with pytest.raises(ValueError, match="needs parameters of shape"):
         circuits.pennylane_ops(torch.zeros(2, 15), circuits.brickwall(4, 1))
+
+
+def test_selfcheck():
+    from qcl_helpers import selfcheck
+
+    assert selfcheck.check("ex-ansatz-count", 1620) is True
+    assert selfcheck.check("ex-ansatz-count", 1500) is False
+    assert selfcheck.check("ex-ansatz-count", "many") is False
+    assert selfcheck.check("ex-ansatz-haar-z", 1 / 65) is True
+    with pytest.raises(KeyError, match="available"):
+        selfcheck.check("ex-nope", 1)
