@@ -118,6 +118,14 @@ class XXZSizes:
     mlp_widths: tuple = (64,)
     mlp_lr: float = 2e-3
     moving_average: int = 40
+    test_fraction: float = 0.2  # per task: 80/20 split of the 2 x 201 states (test share rounded up)
+    qnn_reset_optimizer: bool = False  # both models keep their Adam state across tasks
+    mlp_reset_optimizer: bool = False
+    # The released code SUMS the QNN's per-sample gradients over a batch (the MLP averages);
+    # ``--fair`` uses the mean for both. See chapter 07 for why Adam barely notices.
+    qnn_loss_reduction: str = "sum"
+    # Eigenvector phases: "raw" (as eigh returns them: the paper), "phase-fixed", "random-phase".
+    data_source: str = "raw"
 
 
 @dataclass(frozen=True)
@@ -203,9 +211,9 @@ QUICK = Profile(
         tasks=40, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10), mlp_widths=(64, 256),
         moving_average=5, data_source="auto",
     ),
-    ant=AntSizes(total_steps=100_000, eval_every=20_000, eval_episodes=3, n_envs=4, n_steps=1024,
-                 qnn_depth=4, moving_average=3),
-    xxz=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), moving_average=5),
+    ant=AntSizes(total_steps=20_480, eval_every=10_240, eval_episodes=10, n_envs=4, n_steps=512,
+                 moving_average=3),
+    xxz=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5),
     theory=TheorySizes(haar_samples=1000, primer_tasks=60),
 )
 
