@@ -294,34 +294,32 @@ def cifar_inputs(data, family: str) -> torch.Tensor:
     raise ValueError(f"model family must be 'qnn' or 'mlp', got {family!r}")
 
 
-def standin_cifar100(n_train_per_class: int = 500, n_test_per_class: int = 100, seed: int = 0):
-    """A generated stand-in for CIFAR-100 with learnable class structure, in the real row format.
+def standin_class_images(c: int, split: str = "train", n: int | None = None, seed: int = 0) -> np.ndarray:
+    """Images of class ``c`` of a generated stand-in for CIFAR-100, as ``uint8`` RGB rows ``(n, 3072)``.
 
-    Each of 100 classes has a smooth random colour prototype; images are randomly shifted,
-    contrast-jittered, noisy copies of it, as ``uint8`` RGB rows ``(N, 3072)``. It is **not**
-    CIFAR-100: results on it only show that the pipeline runs. Returns ``{"train": (data, labels),
-    "test": (data, labels)}``.
+    Each of the 100 classes has a smooth random colour prototype (a few low-frequency waves);
+    its images are randomly shifted, contrast- and brightness-jittered, noisy copies of it, so the
+    classes are learnable but not trivially separable. ``n`` defaults to CIFAR-100's 500 train /
+    100 test images per class. It is **not** CIFAR-100: results on it only show the pipeline runs.
 
     Introduced in: 05 · Split CIFAR-100
     """
-    rng = np.random.default_rng([seed, 100])
+    if not 0 <= int(c) < 100 or split not in ("train", "test"):
+        raise ValueError(f"stand-in classes are 0..99 and splits 'train'/'test', got {c!r}, {split!r}")
+    n = (500 if split == "train" else 100) if n is None else int(n)
+    rng = np.random.default_rng([seed, int(c), 100])
     yy, xx = np.mgrid[0:32, 0:32] / 32.0
-    out = {"train": ([], []), "test": ([], [])}
-    for c in range(100):
-        proto = np.zeros((3, 32, 32))
-        for _ in range(4):  # a few low-frequency waves per class
-            fx, fy = rng.integers(0, 4, size=2)
-            phase = rng.uniform(0, 2 * np.pi)
-            proto += rng.normal(size=(3, 1, 1)) * np.cos(2 * np.pi * (fx * xx + fy * yy) + phase)
-        proto = 128 + 45 * proto / max(np.abs(proto).max(), 1e-9)
-        for split, n in (("train", n_train_per_class), ("test", n_test_per_class)):
-            shifts = rng.integers(-3, 4, size=(n, 2))
-            imgs = np.stack([np.roll(proto, tuple(s), axis=(1, 2)) for s in shifts])
-            imgs = 128 + (imgs - 128) * rng.uniform(0.6, 1.4, size=(n, 1, 1, 1))
-            imgs += rng.uniform(-30, 30, size=(n, 1, 1, 1)) + rng.normal(0, 40, size=imgs.shape)
-            out[split][0].append(np.clip(imgs, 0, 255).astype(np.uint8).reshape(n, 3072))
-            out[split][1].append(np.full(n, c, dtype=np.int64))
-    return {k: (np.concatenate(d), np.concatenate(lab)) for k, (d, lab) in out.items()}
+    proto = np.zeros((3, 32, 32))
+    for _ in range(4):
+        fx, fy = rng.integers(0, 4, size=2)
+        proto += rng.normal(size=(3, 1, 1)) * np.cos(2 * np.pi * (fx * xx + fy * yy) + rng.uniform(0, 2 * np.pi))
+    proto = 45 * proto / max(np.abs(proto).max(), 1e-9)
+    rng = np.random.default_rng([seed, int(c), 0 if split == "train" else 1])
+    shifts = rng.integers(-3, 4, size=(n, 2))
+    imgs = np.stack([np.roll(proto, (int(a), int(b)), axis=(1, 2)) for a, b in shifts])
+    imgs = 128 + imgs * rng.uniform(0.6, 1.4, size=(n, 1, 1, 1)) + rng.uniform(-30, 30, size=(n, 1, 1, 1))
+    imgs += rng.normal(0, 40, size=imgs.shape)
+    return np.clip(imgs, 0, 255).astype(np.uint8).reshape(n, 3072)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,7 +393,10 @@ class PermutedMnist:
                 f"({len(self.train_pool):,} images) and testing ({len(self.test_pool):,} images)")
 
     def permutation(self, t: int, size: int) -> np.ndarray:
-        """Task ``t``'s permutation of ``size`` (784 for the MLP, 1024 for the QNN) indices."""
+        """Task ``t``'s permutation of ``size`` (784 for the MLP, 1024 for the QNN) indices.
+
+        Introduced in: 04 · Permuted MNIST
+        """
         return np.random.default_rng([self.seed, int(t), size]).permutation(size)
 
     def task(self, t: int, family: str) -> Task:
@@ -413,7 +414,7 @@ class SplitCifar100:
     """Split CIFAR-100 task stream: task ``t`` = two seeded random fine classes, labelled 0 and 1.
 
     ``source="cifar100"`` uses the official files (500 train / 100 test images per class, so
-    1,000 / 200 per task as in the paper). ``source="standin"`` uses :func:`standin_cifar100`,
+    1,000 / 200 per task as in the paper). ``source="standin"`` uses :func:`standin_class_images`,
     a generated substitute for when CIFAR-100 is not available -- never report it as CIFAR-100.
 
     Introduced in: 05 · Split CIFAR-100
@@ -427,22 +428,27 @@ class SplitCifar100:
             raise ValueError(f"unknown CIFAR source {source!r}; choose one of {', '.join(self.SOURCES)}")
         self.source, self.seed = source, int(seed)
         self.train_per_task, self.test_per_task = int(train_per_task), int(test_per_task)
+        self._splits = None
         if source == "cifar100":
-            splits = {s: load_cifar100(s, root=root, download=download) for s in ("train", "test")}
-        else:
-            splits = standin_cifar100(seed=0)
-        self.data = splits
-        self.by_class = {s: [np.flatnonzero(lab == c) for c in range(100)] for s, (_, lab) in splits.items()}
-        for n, s, what in ((self.train_per_task, "train", "train"), (self.test_per_task, "test", "test")):
-            avail = 2 * min(len(ix) for ix in self.by_class[s])
+            self._splits = {s: load_cifar100(s, root=root, download=download) for s in ("train", "test")}
+            self._index = {s: [np.flatnonzero(lab == c) for c in range(100)] for s, (_, lab) in self._splits.items()}
+        for n, s in ((self.train_per_task, "train"), (self.test_per_task, "test")):
+            avail = 2 * (min(len(ix) for ix in self._index[s]) if self._splits else (500 if s == "train" else 100))
             if not 1 <= n <= avail:
-                raise ValueError(f"split CIFAR ({self.describe()}): {what}_per_task must be in 1..{avail}, got {n}")
+                raise ValueError(f"split CIFAR ({self.describe()}): {s}_per_task must be in 1..{avail}, got {n}")
 
     def describe(self) -> str:
         """Where the images come from, in words. Introduced in: 05 · Split CIFAR-100"""
         if self.source == "cifar100":
             return "CIFAR-100 (official train/test splits, 2 fine classes per task)"
         return "generated STAND-IN for CIFAR-100 (not real images; CIFAR-100 unavailable)"
+
+    def class_images(self, c: int, split: str) -> np.ndarray:
+        """All ``uint8`` rows of fine class ``c`` in ``split``. Introduced in: 05 · Split CIFAR-100"""
+        if self._splits is None:
+            return _standin_cached(int(c), split)
+        data, _ = self._splits[split]
+        return data[self._index[split][c]]
 
     def classes(self, t: int) -> tuple:
         """The two fine classes of task ``t``. Introduced in: 05 · Split CIFAR-100"""
@@ -455,9 +461,16 @@ class SplitCifar100:
         rng = np.random.default_rng([self.seed, int(t), 7])
         parts = []
         for split, n in (("train", self.train_per_task), ("test", self.test_per_task)):
-            data, _ = self.data[split]
-            idx = np.concatenate([self.by_class[split][c] for c in pair])
-            lab = np.concatenate([np.full(len(self.by_class[split][c]), k) for k, c in enumerate(pair)])
-            keep = _pick(rng, np.arange(len(idx)), n, f"split CIFAR {split}")
-            parts += [cifar_inputs(data[idx[keep]], family), torch.from_numpy(lab[keep].astype(np.int64))]
+            rows = [self.class_images(c, split) for c in pair]
+            data = np.concatenate(rows)
+            lab = np.concatenate([np.full(len(r), k, dtype=np.int64) for k, r in enumerate(rows)])
+            keep = _pick(rng, np.arange(len(data)), n, f"split CIFAR {split}")
+            parts += [cifar_inputs(data[keep], family), torch.from_numpy(lab[keep])]
         return Task(*parts, info=f"task {t}: classes {pair}")
+
+
+@functools.lru_cache(maxsize=256)
+def _standin_cached(c: int, split: str) -> np.ndarray:
+    arr = standin_class_images(c, split)
+    arr.setflags(write=False)
+    return arr

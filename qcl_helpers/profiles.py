@@ -208,7 +208,7 @@ QUICK = Profile(
         moving_average=5, data_source="auto",
     ),
     split_cifar=SplitCifarSizes(
-        tasks=40, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10), mlp_widths=(64, 256),
+        tasks=30, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10), mlp_widths=(64, 256),
         moving_average=5, data_source="auto",
     ),
     ant=AntSizes(total_steps=20_480, eval_every=10_240, eval_episodes=10, n_envs=4, n_steps=512,
