@@ -2,10 +2,14 @@
 
 ``python -m qcl_helpers info`` prints the active profile, data folder and device choice.
 
-``python -m qcl_helpers run permuted-mnist|split-cifar100 --model qnn|mlp [--depth D | --width W]
+``python -m qcl_helpers run permuted-mnist|split-cifar100|xxz --model qnn|mlp [--depth D | --width W]
 --profile P --seed S --tasks N --out DIR`` runs a continual experiment into a run folder
 (``config.json`` + ``metrics.jsonl`` + checkpoint); rerunning the same command resumes after
 the last finished task.
+
+``python -m qcl_helpers run ant --model qnn|mlp [--depth D] --profile P --seed S [--total-steps N]
+--out DIR`` trains a PPO agent on MuJoCo Ant into a run folder (``config.json`` + ``evals.jsonl`` +
+checkpoint); rerunning the same command resumes from the last evaluation (needs the ``rl`` extra).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import sys
 def _run_parser(sub):
     p = sub.add_parser("run", help="run (or resume) a continual experiment into a run folder",
                        description="Run or resume a continual experiment. Rerun the same command to resume.")
-    p.add_argument("experiment", help="permuted-mnist or split-cifar100")
+    p.add_argument("experiment", help="permuted-mnist, split-cifar100, xxz or ant")
     p.add_argument("--model", default="qnn", help="qnn or mlp (default qnn)")
     p.add_argument("--depth", type=int, default=None, help="QNN depth DP (default: the profile's first)")
     p.add_argument("--width", type=int, default=None, help="MLP hidden width NW (default: the profile's first)")
@@ -35,17 +39,26 @@ def _run_parser(sub):
     p.add_argument("--shrink-perturb", nargs=2, type=float, default=None, metavar=("SHRINK", "SIGMA"),
                    help="at every task boundary: theta <- SHRINK*theta + SIGMA*N(0,1)")
     p.add_argument("--data-source", default=None,
-                   help="permuted-mnist: official|test-split|auto; split-cifar100: cifar100|standin|auto "
+                   help="permuted-mnist: official|test-split|auto; split-cifar100: cifar100|standin|auto; "
+                        "xxz: raw|phase-fixed|random-phase "
                         "(default: the profile's)")
     p.add_argument("--fim", action="store_true", help="also measure Tr(FIM) (always on for split-cifar100)")
     p.add_argument("--precision", default="single", help="QNN simulation: single (complex64, as the paper) or double")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--total-steps", type=int, default=None, help="ant: environment steps (default: the profile's)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="ant: stop at the first evaluation at or after this many steps (rerun to resume)")
 
 
 def _run(args) -> int:
     from . import continual, data, results
 
+    if args.experiment == "ant":
+        return _run_ant(args)
+    if args.total_steps is not None or args.stop_after is not None:
+        print("error: --total-steps and --stop-after apply to the ant experiment only", file=sys.stderr)
+        return 2
     try:
         cfg = continual.make_config(
             args.experiment, args.model, profile=args.profile, depth=args.depth, width=args.width,
@@ -68,6 +81,37 @@ def _run(args) -> int:
         return 2
     acc = r["test_accuracy"]
     print(f"done: {len(r)} tasks, test accuracy first {acc[0]:.3f}, last {acc[-1]:.3f}, mean {acc.mean():.3f}")
+    return 0
+
+
+def _run_ant(args) -> int:
+    from . import results
+
+    unused = {"width": None, "tasks": None, "fair": False, "train_per_task": None, "test_per_task": None,
+              "epochs": None, "reset_optimizer": None, "l2": 0.0, "shrink_perturb": None, "data_source": None,
+              "fim": False, "precision": "single"}
+    bad = [f"--{k.replace('_', '-')}" for k, default in unused.items() if getattr(args, k) != default]
+    if bad:
+        print(f"error: {', '.join(bad)} do not apply to the ant experiment", file=sys.stderr)
+        return 2
+    try:
+        from . import rl
+    except ImportError as exc:
+        print(f"error: the ant experiment needs the rl extra (pip install 'qcl-helpers[rl]'): {exc}", file=sys.stderr)
+        return 2
+    try:
+        cfg = rl.make_ant_config(args.model, profile=args.profile, seed=args.seed, depth=args.depth,
+                                 total_steps=args.total_steps)
+        out = args.out or str(rl.run_folder(cfg))
+        print(f"{cfg.label} · ant · profile {cfg.profile} · seed {cfg.seed} · {cfg.total_steps:,} steps")
+        print(f"run folder: {out}")
+        r = rl.run_ant(cfg, out, progress=not args.no_progress, stop_after=args.stop_after,
+                       device=args.device or "cpu")
+    except (rl.AntConfigError, results.RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rew = r["mean_reward"]
+    print(f"done: {int(r.steps[-1]):,} steps, {len(r)} evaluations, return first {rew[0]:.1f}, last {rew[-1]:.1f}")
     return 0
 
 

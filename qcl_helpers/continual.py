@@ -1,4 +1,4 @@
-"""One continual-learning loop for every supervised experiment (permuted MNIST, split CIFAR-100).
+"""One continual-learning loop for every supervised experiment (permuted MNIST, split CIFAR-100, XXZ eigenstates).
 
 For each task ``t`` of a stream (:mod:`qcl_helpers.data`) the loop
 
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, metrics, models, profiles, results
+from . import data, metrics, models, profiles, results, xxz
 
-EXPERIMENTS = ("permuted-mnist", "split-cifar100")
+EXPERIMENTS = ("permuted-mnist", "split-cifar100", "xxz")
 MODELS = ("qnn", "mlp")
 #: Per-task fields that depend on the machine, not on the run (left out of equality checks).
 TIMING_KEYS = ("seconds", "ms_per_step")
@@ -73,6 +73,10 @@ class RunConfig:
     fim: bool
     fim_probe_samples: int
     precision: str = "single"
+    # xxz only: chain length, Δ grid (min, max, step), and the QNN's batch loss ("sum": released code)
+    sites: int | None = None
+    delta_grid: tuple | None = None
+    loss_reduction: str = "mean"
 
     @property
     def family(self) -> str:
@@ -94,7 +98,7 @@ class RunConfig:
             parts.append(f"l2-{self.l2:g}")
         if self.shrink_perturb:
             parts.append("sp-{:g}-{:g}".format(*self.shrink_perturb))
-        if self.data_source not in ("official", "cifar100"):
+        if self.data_source not in ("official", "cifar100", "raw"):
             parts.append(self.data_source)
         return "_".join(parts)
 
@@ -102,11 +106,17 @@ class RunConfig:
         """The fields as a JSON-ready dict (what ``config.json`` holds). Introduced in: 04 · Permuted MNIST"""
         d = asdict(self)
         d["shrink_perturb"] = list(self.shrink_perturb) if self.shrink_perturb else None
+        d["delta_grid"] = list(self.delta_grid) if self.delta_grid else None
         return d
 
 
 def _sizes(profile, experiment):
-    return profile.permuted_mnist if experiment == "permuted-mnist" else profile.split_cifar
+    return {"permuted-mnist": profile.permuted_mnist, "split-cifar100": profile.split_cifar,
+            "xxz": profile.xxz}[experiment]
+
+
+def _epochs(s, model):
+    return getattr(s, f"{model}_epochs", None) or s.epochs  # XXZSizes has one `epochs` for both
 
 
 def _positive_int(name, v):
@@ -151,10 +161,10 @@ def make_config(experiment: str, model: str, *, profile=None, depth=None, width=
     seed = int(seed)
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
-    fam_epochs = getattr(s, f"{model}_epochs")
+    fam_epochs = _epochs(s, model)
     fam_reset = getattr(s, f"{model}_reset_optimizer")
     if fair:
-        fam_epochs, fam_reset = s.qnn_epochs, False
+        fam_epochs, fam_reset = _epochs(s, "qnn"), False
     epochs = _positive_int("epochs", fam_epochs if epochs is None else epochs)
     reset = bool(fam_reset if reset_optimizer is None else reset_optimizer)
     l2 = float(l2 or 0.0)
@@ -173,6 +183,19 @@ def make_config(experiment: str, model: str, *, profile=None, depth=None, width=
     if fim is None:
         fim = experiment == "split-cifar100"
     source = resolve_source(experiment, s.data_source if data_source is None else data_source)
+    extra = {}
+    if experiment == "xxz":  # a task holds every state of the grid: its size follows from the grid
+        if train_per_task or test_per_task:
+            raise ConfigError("xxz tasks hold all 2 x len(Δ grid) states; their split is set by the profile's "
+                              "grid and test_fraction, not by --train-per-task/--test-per-task")
+        grid = (s.delta_min, s.delta_max, s.delta_step)
+        try:
+            train_per_task, test_per_task = xxz.split_sizes(len(xxz.delta_grid(*grid)), s.test_fraction)
+            xxz.check_sites(s.sites)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        extra = dict(sites=s.sites, delta_grid=grid,
+                     loss_reduction=s.qnn_loss_reduction if model == "qnn" and not fair else "mean")
     return RunConfig(experiment=experiment, model=model, depth=depth, width=width, profile=prof.name,
                      seed=seed, tasks=tasks,
                      train_per_task=_positive_int("train_per_task", train_per_task or s.train_per_task),
@@ -181,7 +204,7 @@ def make_config(experiment: str, model: str, *, profile=None, depth=None, width=
                      epochs=epochs, reset_optimizer=reset, fair=bool(fair), l2=l2, shrink_perturb=shrink_perturb,
                      data_source=source, fim=bool(fim),
                      fim_probe_samples=_positive_int("fim_probe_samples", getattr(s, "fim_probe_samples", 64)),
-                     precision=precision)
+                     precision=precision, **extra)
 
 
 def resolve_source(experiment: str, source: str) -> str:
@@ -189,11 +212,14 @@ def resolve_source(experiment: str, source: str) -> str:
 
     Introduced in: 04 · Permuted MNIST
     """
-    choices = data.PermutedMnist.SOURCES if experiment == "permuted-mnist" else data.SplitCifar100.SOURCES
+    choices = {"permuted-mnist": data.PermutedMnist.SOURCES, "split-cifar100": data.SplitCifar100.SOURCES,
+               "xxz": xxz.SOURCES}[experiment]
     if source in choices:
         return source
     if source != "auto":
         raise ConfigError(f"unknown data source {source!r} for {experiment}; choose auto, {', '.join(choices)}")
+    if experiment == "xxz":
+        return "raw"  # computed, never downloaded: auto means the paper's convention
     return _resolve_auto(experiment, str(data.data_dir()))
 
 
@@ -215,8 +241,17 @@ def _stream_cached(experiment, source, seed, train_per_task, test_per_task, _whe
     return cls(source, seed=seed, train_per_task=train_per_task, test_per_task=test_per_task)
 
 
+@functools.lru_cache(maxsize=8)
+def _xxz_stream_cached(source, seed, sites, grid, test_fraction, _where):
+    return xxz.XXZTasks(source, seed=seed, sites=sites, deltas=xxz.delta_grid(*grid), test_fraction=test_fraction)
+
+
 def stream(config: RunConfig):
     """The task stream of ``config`` (cached per data settings). Introduced in: 04 · Permuted MNIST"""
+    if config.experiment == "xxz":  # the spectrum itself is shared in memory by xxz.spectrum
+        n = config.train_per_task + config.test_per_task
+        return _xxz_stream_cached(config.data_source, config.seed, config.sites, tuple(config.delta_grid),
+                                  config.test_per_task / n, str(data.data_dir()))
     return _stream_cached(config.experiment, config.data_source, config.seed, config.train_per_task,
                           config.test_per_task, str(data.data_dir()))
 
@@ -228,9 +263,11 @@ def build_model(config: RunConfig) -> torch.nn.Module:
     """
     if config.model == "qnn":
         return models.paper_qnn(config.experiment, depth=config.depth, seed=config.seed,
-                                precision=config.precision)
+                                precision=config.precision, n_qubits=config.sites)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
+        if config.experiment == "xxz":  # [Re, Im] of 2**L amplitudes -> w -> w -> 1 (2048 at L = 10)
+            return models.MLP([2 * 2**config.sites, config.width, config.width, 1])
         return models.paper_mlp(config.experiment, config.width)
 
 
@@ -283,7 +320,8 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
     ckpt_path = folder / results.CHECKPOINT
     ckpt = None
     if existing is not None:
-        diff = [k for k, v in _identity(want).items() if existing.get(k) != v]
+        defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+        diff = [k for k, v in _identity(want).items() if existing.get(k, defaults.get(k)) != v]
         if diff:
             k = diff[0]
             raise results.RunError(f"{folder} holds a different run ({k}={existing.get(k)!r}, asked {want[k]!r}"
@@ -352,7 +390,7 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
                     idx = order[i:i + config.batch_size]
                     opt.zero_grad(set_to_none=True)
                     loss = metrics.loss(model(x_tr[idx]), y_tr[idx])
-                    loss.backward()
+                    (loss * len(idx) if config.loss_reduction == "sum" else loss).backward()
                     opt.step()
                     total += float(loss.detach()) * len(idx)
                     count += len(idx)

@@ -39,6 +39,9 @@ DATA_LABELS = {
     "test-split": "MNIST, disjoint train/test subsets of the official 10k test split",
     "cifar100": "CIFAR-100 (official)",
     "standin": "generated STAND-IN data, not CIFAR-100",
+    "raw": "XXZ chain eigenstates, phases as returned by eigh",
+    "phase-fixed": "XXZ chain eigenstates, largest amplitude made real and positive",
+    "random-phase": "XXZ chain eigenstates, a random global phase per state",
 }
 
 
@@ -158,7 +161,8 @@ class Run:
         c = self.config
         base = f"QNN DP{c['depth']}" if c["model"] == "qnn" else f"MLP NW{c['width']}"
         tags = [t for t, on in (("fair", c.get("fair")), (f"L2 {c.get('l2')}", c.get("l2")),
-                                ("S&P", c.get("shrink_perturb"))) if on]
+                                ("S&P", c.get("shrink_perturb")),
+                                (c.get("data_source"), c.get("data_source") in ("phase-fixed", "random-phase"))) if on]
         return base + (f" ({', '.join(tags)})" if tags else "")
 
     @property

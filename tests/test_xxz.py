@@ -1,0 +1,236 @@
+"""XXZ chain data (chapter 07): Hamiltonian, diagonalization, cache, phases, task stream."""
+import numpy as np
+import pytest
+import torch
+
+from qcl_helpers import xxz
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("QCL_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("sites", [2, 3, 4, 5])
+@pytest.mark.parametrize("delta", [-1.3, 0.0, 0.7])
+def test_sparse_hamiltonian_matches_pennylane(sites, delta):
+    import pennylane as qml
+
+    ours = xxz.hamiltonian(sites, delta, dense=True)
+    op = xxz.pennylane_hamiltonian(sites, delta)
+    dense = qml.matrix(op, wire_order=range(sites))
+    sparse = op.sparse_matrix(wire_order=range(sites)).toarray()
+    assert np.allclose(ours, dense, atol=1e-12)
+    assert np.allclose(ours, sparse, atol=1e-12)
+    assert np.allclose(ours, ours.T)  # real symmetric
+
+
+def test_wire_order_matches_circuits():
+    # One bond flip: |1000> <-> |0100> on 4 sites; qubit 0 is the most significant bit.
+    h = xxz.hamiltonian(4, 0.0, dense=True)
+    assert h[0b1000, 0b0100] == 2.0
+    assert h[0b1000, 0b0010] == 0.0
+    assert h[0b1000, 0b0001] == 2.0  # periodic bond (3, 0)
+    z = xxz.magnetization(4)
+    assert z[0] == 4 and z[0b1111] == -4 and z[0b1000] == 2
+
+
+@pytest.mark.parametrize("method", xxz.METHODS)
+@pytest.mark.parametrize("sites", [4, 5, 6])
+def test_eigenpairs(sites, method):
+    grid = xxz.delta_grid(-2, 2, 0.5)
+    spec = xxz.diagonalize(sites, grid, method=method)
+    dim = 2**sites
+    assert spec.states.shape == (len(grid), dim, dim) and spec.energies.shape == (len(grid), dim)
+    for k, delta in enumerate(grid):
+        h = xxz.hamiltonian(sites, delta, dense=True)
+        v, e = spec.states[k], spec.energies[k]
+        residual = np.linalg.norm(v @ h - e[:, None] * v, axis=1).max()  # rows are eigenvectors
+        assert residual < 1e-8
+        assert np.abs(v @ v.T - np.eye(dim)).max() < 1e-10
+        assert np.all(np.diff(e) >= -1e-12)
+
+
+def test_methods_agree_on_energies():
+    grid = [-1.5, 0.3, 1.8]
+    a, b = xxz.diagonalize(6, grid, method="full"), xxz.diagonalize(6, grid, method="sectors")
+    assert np.abs(a.energies - b.energies).max() < 1e-10
+
+
+def test_known_energies():
+    # Δ < -1: ferromagnet, E0 = L Δ, two-fold (all up, all down).
+    spec = xxz.diagonalize(6, [-2.0])
+    assert abs(spec.energies[0, 0] + 12) < 1e-10 and abs(spec.energies[0, 1] + 12) < 1e-10
+    assert spec.energies[0, 2] > -12 + 1e-6
+    assert xxz.degeneracies(spec.energies)[0, 0] == 2
+
+
+@pytest.mark.parametrize("bad", [1, 0, -3, 4.0, 4.5, "4", True, None, xxz.MAX_SITES + 1])
+def test_bad_sites(bad):
+    with pytest.raises(ValueError, match="fix:") as err:
+        xxz.diagonalize(bad, [0.0])
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [[], np.array([]), [[0.0, 1.0]], [0.0, np.nan], "abc"])
+def test_bad_grid(bad):
+    with pytest.raises(ValueError, match="fix:") as err:
+        xxz.diagonalize(4, bad)
+    assert "\n" not in str(err.value)
+
+
+def test_delta_grid():
+    g = xxz.delta_grid()
+    assert len(g) == 201 and g[0] == -2.0 and g[-1] == 2.0 and g[100] == 0.0 and g[101] == 0.02
+    assert len(xxz.delta_grid(-2, 2, 0.2)) == 21
+    with pytest.raises(ValueError, match="fix:"):
+        xxz.delta_grid(-2, 2, 0.0)
+    with pytest.raises(ValueError, match="fix:"):
+        xxz.delta_grid(2, -2, 0.1)
+
+
+def test_cache_round_trip(data_dir):
+    grid = xxz.delta_grid(-1, 1, 0.5)
+    first = xxz.spectrum(4, grid)
+    assert not first.loaded and first.path.exists() and first.path.parent == data_dir / "xxz"
+    assert "L4" in first.path.name and "n5" in first.path.name
+    assert xxz.spectrum(4, grid) is first  # kept in memory while the file is unchanged
+    xxz._MEMO.clear()  # a new process: read the file
+    second = xxz.spectrum(4, grid)
+    assert second.loaded and second.path == first.path
+    assert np.array_equal(first.energies, second.energies) and np.array_equal(first.states, second.states)
+    assert second.states.dtype == np.float32
+    assert not list((data_dir / "xxz").glob("*.part"))  # nothing half-written left behind
+    # another grid or size gets another file
+    assert xxz.cache_path(4, [-1.0, 0.0]) != first.path and xxz.cache_path(5, grid) != first.path
+    # a corrupt cache file is recomputed, not trusted
+    first.path.write_bytes(b"not an npz")
+    third = xxz.spectrum(4, grid)
+    assert not third.loaded and np.array_equal(third.energies, first.energies)
+
+
+def test_fix_phase_and_random_phase():
+    rng = np.random.default_rng(0)
+    psi = rng.normal(size=(5, 16)) + 1j * rng.normal(size=(5, 16))
+    psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+    fixed = xxz.fix_phase(psi)
+    again = xxz.fix_phase(xxz.random_phase(psi, seed=3))
+    assert np.allclose(fixed, again, atol=1e-6)  # the fix undoes any global phase
+    k = np.argmax(np.abs(psi), axis=1)
+    assert np.all(fixed[np.arange(5), k].real > 0) and np.allclose(fixed[np.arange(5), k].imag, 0)
+    real = xxz.fix_phase(-np.abs(psi))  # real input stays real: a sign fix
+    assert np.isrealobj(real) and np.allclose(real, np.abs(psi))
+
+
+def test_degeneracies_and_overlaps():
+    mult = xxz.degeneracies([[0.0, 1.0, 1.0, 1.0 + 1e-12, 2.0]])
+    assert mult.tolist() == [[1, 3, 3, 3, 1]]
+    s = xxz.degeneracy_summary([[0.0, 1.0, 1.0, 2.0]])
+    assert s["levels"].tolist() == [3] and s["degenerate_levels"].tolist() == [1]
+    spec = xxz.diagonalize(4, [0.1, 0.2])
+    ov = xxz.neighbour_overlaps(spec.states)
+    assert ov.shape == (1, 16) and np.all(np.abs(ov) <= 1 + 1e-12)
+
+
+@pytest.mark.parametrize("source", xxz.SOURCES)
+def test_task_stream(source, data_dir):
+    grid = xxz.delta_grid(-2, 2, 0.2)  # 21 values -> 42 states, 9 test (rounded up), 33 train
+    stream = xxz.XXZTasks(source, seed=1, sites=4, deltas=grid)
+    assert (stream.train_per_task, stream.test_per_task) == (33, 9)
+    assert "L=4" in stream.describe()
+    q, m = stream.task(0, "qnn"), stream.task(0, "mlp")
+    assert q.x_train.shape == (33, 16) and q.x_train.dtype == torch.complex64
+    assert m.x_train.shape == (33, 32) and m.x_train.dtype == torch.float32
+    assert torch.equal(q.y_train, m.y_train) and set(q.y_test.tolist()) <= {0, 1}
+    assert torch.allclose(torch.linalg.vector_norm(q.x_train, dim=1), torch.ones(33), atol=1e-5)
+    assert torch.allclose(torch.cat([q.x_train.real, q.x_train.imag], 1), m.x_train)
+    i, j = stream.pair(0)
+    assert i != j and f"eigenstate {i}" in q.info
+    # reproducible, and task t does not depend on what came before
+    again = xxz.XXZTasks(source, seed=1, sites=4, deltas=grid).task(0, "qnn")
+    assert torch.equal(q.x_train, again.x_train) and torch.equal(q.y_test, again.y_test)
+    assert [stream.pair(t) for t in range(5)] != [xxz.XXZTasks(source, seed=2, sites=4, deltas=grid).pair(t)
+                                                   for t in range(5)]
+    if source == "raw":
+        assert not q.x_train.imag.any()  # H is real: eigh's eigenvectors are real
+    # every phase convention gives the same physical states: |<a|b>| = 1 state by state
+    raw = xxz.XXZTasks("raw", seed=1, sites=4, deltas=grid).task(0, "qnn")
+    assert torch.allclose((raw.x_train.conj() * q.x_train).sum(1).abs(), torch.ones(33), atol=1e-5)
+
+
+def test_qnn_blind_to_phases_mlp_not(data_dir):
+    from qcl_helpers import models
+
+    grid = xxz.delta_grid(-2, 2, 0.4)
+    streams = [xxz.XXZTasks(s, seed=0, sites=4, deltas=grid) for s in ("raw", "phase-fixed")]
+    raw, fixed = (torch.cat([s.task(t, "qnn").x_train for t in range(5)]) for s in streams)
+    qnn = models.paper_qnn("xxz", depth=2, n_qubits=4, seed=0)
+    mlp = models.MLP([32, 8, 8, 1])
+    flips = (raw.real * fixed.real).sum(1) < 0
+    assert flips.any()  # eigh's signs do differ from the fixed convention
+    with torch.no_grad():
+        assert torch.allclose(qnn(raw), qnn(fixed), atol=1e-6)
+        as_mlp = [xxz.XXZTasks.inputs(x.numpy(), "mlp") for x in (raw, fixed)]
+        assert not torch.allclose(mlp(as_mlp[0]), mlp(as_mlp[1]))
+
+
+def test_task_stream_rejects_bad_input(data_dir):
+    with pytest.raises(ValueError, match="unknown XXZ source"):
+        xxz.XXZTasks("official", sites=4, deltas=[0.0, 1.0])
+    with pytest.raises(ValueError, match="fix:"):
+        xxz.XXZTasks("raw", sites=1, deltas=[0.0, 1.0])
+    with pytest.raises(ValueError, match="fix:"):
+        xxz.XXZTasks("raw", sites=4, deltas=[])
+
+
+def test_self_checks(capsys):
+    assert xxz.check_ferromagnet(-8.0, 2, sites=4, delta=-2.0)
+    assert not xxz.check_ferromagnet(-8.0, 1, sites=4, delta=-2.0)
+    assert xxz.check_sector_dimension(6, sites=4)
+    assert "correct" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# The shared continual engine and the command line
+# --------------------------------------------------------------------------------------------
+
+def test_engine_runs_xxz(data_dir, tmp_path):
+    from qcl_helpers import continual, results
+
+    cfg = continual.make_config("xxz", "qnn", profile="ci", depth=1, tasks=2)
+    assert (cfg.sites, cfg.loss_reduction, cfg.data_source) == (6, "sum", "raw")
+    assert (cfg.train_per_task, cfg.test_per_task) == (33, 9)  # ci grid: 21 values of Δ
+    r = continual.run(cfg, tmp_path / "qnn", progress=False)
+    assert len(r) == 2 and r.config["experiment"] == "xxz" and r.label == "QNN DP1"
+    assert all(0 <= a <= 1 for a in r["test_accuracy"])
+    assert results.load_run(tmp_path / "qnn", expect={"experiment": "xxz", "sites": 6}).config["delta_grid"] == [-2.0, 2.0, 0.2]
+    # resume: asking for one more task trains only that one and keeps the first two rows
+    more = continual.run(continual.make_config("xxz", "qnn", profile="ci", depth=1, tasks=3), tmp_path / "qnn",
+                         progress=False)
+    assert len(more) == 3 and continual.same_results(more.rows[:2], r.rows)
+    fair = continual.make_config("xxz", "qnn", profile="ci", depth=1, tasks=2, fair=True)
+    assert fair.loss_reduction == "mean"
+    with pytest.raises(results.RunError):
+        continual.run(fair, tmp_path / "qnn", progress=False)  # another configuration: refused
+    mlp = continual.make_config("xxz", "mlp", profile="ci", width=8, tasks=2, data_source="phase-fixed")
+    assert mlp.loss_reduction == "mean" and "phase-fixed" in mlp.slug()
+    m = continual.run(mlp, tmp_path / "mlp", progress=False)
+    assert len(m) == 2 and m.label == "MLP NW8 (phase-fixed)"
+    with pytest.raises(continual.ConfigError, match="xxz tasks"):
+        continual.make_config("xxz", "mlp", profile="ci", train_per_task=10)
+    with pytest.raises(continual.ConfigError, match="unknown data source"):
+        continual.make_config("xxz", "mlp", profile="ci", data_source="official")
+
+
+def test_cli_runs_xxz(data_dir, tmp_path, capsys):
+    from qcl_helpers.__main__ import main
+
+    args = ["run", "xxz", "--model", "mlp", "--width", "8", "--profile", "ci", "--tasks", "2",
+            "--out", str(tmp_path / "cli"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "XXZ chain eigenstates (L=6" in out and "done: 2 tasks" in out
+    assert (tmp_path / "cli" / "config.json").exists() and (tmp_path / "cli" / "metrics.jsonl").exists()
+    assert main(args) == 0  # rerun: resumes, nothing left to train
+    assert main(["run", "xxz", "--profile", "ci", "--data-source", "nonsense", "--out", str(tmp_path / "x")]) == 2
