@@ -1,0 +1,162 @@
+"""PPO glue for the Ant chapter: QNN features extractor, policy, run folders, resume."""
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("mujoco")
+
+from gymnasium.spaces import Box  # noqa: E402
+
+from qcl_helpers import circuits, profiles, results, rl  # noqa: E402
+
+OBS = Box(-np.inf, np.inf, (27,), np.float64)
+
+# A tiny profile: two evaluations of one short episode budget each, depth-1 QNN.
+TINY = dataclasses.replace(profiles.CI, name="ci", ant=dataclasses.replace(
+    profiles.CI.ant, total_steps=512, eval_every=256, eval_episodes=1, n_envs=1, n_steps=256,
+    batch_size=64, n_epochs=1, qnn_depth=1))
+
+
+def test_features_shape_range_and_gradient():
+    fe = rl.QNNFeatures(OBS, n_qubits=9, depth=2, seed=0)
+    assert fe.features_dim == 512
+    out = fe(torch.randn(5, 27))
+    assert out.shape == (5, 512) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= np.tanh(5.0)
+    out.pow(2).sum().backward()
+    g = fe.qnn.theta.grad
+    assert g is not None and g.shape == (2 * 9, 15) and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_gradient_free_path_equals_simulation_and_tracks_updates():
+    fe = rl.QNNFeatures(OBS, n_qubits=9, depth=2, seed=1)
+    x = torch.randn(4, 27)
+    with torch.no_grad():
+        cached = fe(x)
+    assert torch.allclose(cached, fe(x).detach(), atol=1e-5)
+    with torch.no_grad():
+        fe.qnn.theta.add_(0.3)  # an optimizer step: the cached matrix must be rebuilt
+        after = fe(x)
+    assert not torch.allclose(after, cached, atol=1e-3)
+    assert torch.allclose(after, fe(x).detach(), atol=1e-5)
+
+
+def test_all_zero_observation_is_encoded_as_basis_state():
+    x = torch.zeros(2, 27)
+    x[1, 3] = 2.0
+    states = rl.encode_observations(x, 9)
+    assert states.shape == (2, 512)
+    assert states[0, 0] == 1 and states[0, 1:].abs().sum() == 0
+    assert torch.allclose(states[1], circuits.amplitude_encode(x[1], 9))
+    assert torch.isfinite(rl.QNNFeatures(OBS, depth=1, seed=0)(x)).all()
+
+
+def test_qnn_policy_equals_direct_computation():
+    cfg = rl.make_ant_config("qnn", profile=TINY, seed=3)
+    agent = rl.build_agent(cfg, env=rl.make_ant_env(1, 0))
+    obs = agent.env.reset()
+    # Direct: pad + normalize, circuit with the same seed, tanh(5 p), the linear heads.
+    qnn = rl.paper_qnn("ant", depth=cfg.depth, seed=cfg.seed)
+    assert torch.equal(qnn.theta, agent.policy.features_extractor.qnn.theta)
+    x = torch.as_tensor(obs, dtype=torch.float32)
+    padded = torch.cat([x, torch.zeros(1, 512 - 27)], dim=1).to(torch.complex64)
+    probs = qnn.probabilities(padded / torch.linalg.vector_norm(padded)).detach()
+    feats = torch.tanh(5 * probs)
+    pol = agent.policy
+    assert isinstance(pol.action_net, torch.nn.Linear) and pol.action_net.in_features == 512
+    with torch.no_grad():
+        mean = feats @ pol.action_net.weight.T + pol.action_net.bias
+        value = feats @ pol.value_net.weight.T + pol.value_net.bias
+    with torch.no_grad():
+        dist = pol.get_distribution(x)
+        assert torch.allclose(dist.distribution.mean, mean, atol=1e-5)
+        assert torch.allclose(pol.predict_values(x), value, atol=1e-5)
+    action, _ = agent.predict(obs, deterministic=True)
+    assert np.allclose(action, np.clip(mean.numpy(), -1, 1), atol=1e-5)
+
+
+def test_mlp_policy_has_the_papers_sizes():
+    agent = rl.build_agent(rl.make_ant_config("mlp", profile=TINY), env=rl.make_ant_env(1, 0))
+    pi = [m.out_features for m in agent.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    vf = [m.out_features for m in agent.policy.mlp_extractor.value_net if isinstance(m, torch.nn.Linear)]
+    assert pi == [1024, 256] and vf == [256, 256]
+    assert agent.learning_rate == pytest.approx(1e-4)
+
+
+def test_interrupt_and_resume_keeps_history(tmp_path):
+    cfg = rl.make_ant_config("qnn", profile=TINY, seed=0)
+    first = rl.run_ant(cfg, tmp_path, progress=False, stop_after=256)
+    assert [r["steps"] for r in first.rows] == [0, 256]
+    assert (tmp_path / rl.CHECKPOINT).exists() and not first.complete
+    with pytest.raises(results.RunError, match="only 256 of 512"):
+        rl.load_ant_run(tmp_path)
+    # A row written after the last checkpoint (a crash between the two writes) is dropped.
+    with open(tmp_path / rl.EVALS, "a") as f:
+        f.write(json.dumps({"steps": 9999, "mean_reward": 0.0, "std_reward": 0.0, "time": 0.0}) + "\n")
+    done = rl.run_ant(cfg, tmp_path, progress=False)
+    assert [r["steps"] for r in done.rows] == [0, 256, 512]
+    assert done.rows[:2] == first.rows  # the history before the interruption is kept as it was
+    assert done.rows[2]["time"] > first.rows[1]["time"]
+    assert done.agent.num_timesteps == 512 and done.complete
+    assert done.config["resumed"][0]["from_steps"] == 256
+    loaded = rl.load_ant_run(tmp_path, expect={"model": "qnn", "profile": "ci", "seed": 0})
+    assert np.array_equal(loaded.steps, [0, 256, 512])
+    assert {"stable_baselines3", "gymnasium", "mujoco", "torch"} <= set(loaded.config["versions"])
+    # Another configuration in the same folder is refused.
+    with pytest.raises(results.RunError, match="different run"):
+        rl.run_ant(rl.make_ant_config("qnn", profile=TINY, seed=1), tmp_path, progress=False)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    with pytest.raises(rl.AntConfigError, match="unknown model 'cnn'.*qnn, mlp"):
+        rl.make_ant_config("cnn", profile=TINY)
+    with pytest.raises(rl.AntConfigError, match="--depth applies to --model qnn"):
+        rl.make_ant_config("mlp", profile=TINY, depth=3)
+    with pytest.raises(rl.AntConfigError, match="unknown profile"):
+        rl.make_ant_config("qnn", profile="huge")
+    with pytest.raises(rl.AntConfigError, match="total_steps must be a positive integer"):
+        rl.make_ant_config("qnn", profile=TINY, total_steps=0)
+    with pytest.raises(rl.AntConfigError, match="depth must be a positive integer"):
+        rl.make_ant_config("qnn", profile=TINY, depth=0)
+    with pytest.raises(rl.AntConfigError, match="does not fit 4 qubits"):
+        rl.QNNFeatures(OBS, n_qubits=4, depth=1)
+    with pytest.raises(rl.AntConfigError, match="expects an AntConfig"):
+        rl.run_ant({"model": "qnn"}, tmp_path)
+    with pytest.raises(results.RunError, match="not a run folder"):
+        rl.load_ant_run(tmp_path)
+    results.write_config(tmp_path, {"experiment": "ant"})
+    with pytest.raises(results.RunError, match="provenance incomplete"):
+        rl.load_ant_run(tmp_path)
+
+
+STORED = Path(__file__).resolve().parent.parent / "results" / "ant"
+
+
+@pytest.mark.skipif(not STORED.is_dir(), reason="no stored Ant results")
+def test_stored_results_load_with_provenance():
+    runs = [rl.load_ant_run(p) for p in sorted(STORED.iterdir()) if (p / results.CONFIG).exists()]
+    assert {r.config["model"] for r in runs} == {"qnn", "mlp"}
+    for r in runs:
+        assert r.rows[0]["steps"] == 0 and np.isfinite(r["mean_reward"]).all()
+
+
+def test_command_line_runs_and_rejects_bad_input(tmp_path, capsys):
+    from qcl_helpers.__main__ import main
+
+    assert main(["run", "ant", "--model", "cnn", "--profile", "ci", "--out", str(tmp_path)]) == 2
+    assert "unknown model 'cnn'" in capsys.readouterr().err
+    assert main(["run", "ant", "--model", "mlp", "--width", "64", "--profile", "ci"]) == 2
+    assert "--width do not apply to the ant experiment" in capsys.readouterr().err
+    assert main(["run", "permuted-mnist", "--total-steps", "100", "--profile", "ci"]) == 2
+    assert "ant experiment only" in capsys.readouterr().err
+    args = ["run", "ant", "--model", "mlp", "--profile", "ci", "--seed", "2", "--out", str(tmp_path / "mlp"),
+            "--no-progress", "--stop-after", "512"]
+    assert main(args) == 0
+    run = rl.load_ant_run(tmp_path / "mlp", require_complete=False)
+    assert run.config["model"] == "mlp" and run.config["seed"] == 2
+    assert [r["steps"] for r in run.rows] == [0, 1024]  # the first evaluation boundary after 512 steps
