@@ -22,14 +22,22 @@ What makes it fast (chapter "Simulation backends" measures each lever):
     through ``U^T`` (rows of ``U``) and overlapped with the batch: ``C`` state
     evolutions instead of ``batch``.
 
+* **Hand-written backward.** One autograd node runs the whole circuit; its backward is a
+  reverse sweep of explicit GEMMs on the conjugate cotangent (no conjugated operands
+  for torch to copy); SU(4) exponentials are taken only for the gates that matter, by
+  ``eigh`` with an exact hand-written (Daleckii-Krein) backward.
+* **Allocator.** :func:`tune_cpu_allocator` keeps glibc from returning freed memory to
+  the OS after every step (which costs page faults on the next one).
 * :func:`per_sample_grads` gives per-sample gradients (for the empirical Fisher trace)
   with the adjoint method: one forward and one backward sweep over the batch.
+
+Double backward (gradients of gradients) is not supported by the fast path; use
+:func:`reference_outputs` for that.
 
 Introduced in: 03 · QNN ansätze
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +48,7 @@ from .readouts import BasisLogits, PauliZ
 __all__ = [
     "apply_two_qubit", "evolve", "probabilities", "outputs", "check_states",
     "Block", "light_cone", "fuse", "per_sample_grads", "fisher_trace", "reference_outputs",
+    "tune_cpu_allocator",
 ]
 
 
@@ -103,10 +112,6 @@ class Block:
     local: tuple
     general: bool = False
 
-    @property
-    def signature(self) -> tuple:
-        return (self.k, self.local, self.general)
-
 
 def light_cone(layout: Layout, wires) -> tuple:
     """Indices of the gates in the backward light cone of ``wires`` (in circuit order).
@@ -129,7 +134,8 @@ def light_cone(layout: Layout, wires) -> tuple:
 # Relative cost (ns per amplitude and per matrix row) of a dense k-wire block, measured on
 # one CPU core with the batch-last layout; larger blocks use BLAS-3 more efficiently.
 _NS_PER_MAC = {2: 0.234, 3: 0.158, 4: 0.119, 5: 0.100, 6: 0.094}
-_OP_OVERHEAD_NS = 20_000.0  # per block: dispatch forward + backward + building
+_OP_OVERHEAD_NS = 40_000.0  # per block: dispatch of its forward and backward GEMMs (and reshapes)
+_BUILD_NS_PER_GATE = 5_000.0  # per gate merged into a block: embedding it and its share of the product
 
 
 def _block_cost(k: int, amplitudes: int) -> float:
@@ -158,15 +164,17 @@ def fuse(layout: Layout, gate_ids=None, *, batch: int = 128, max_qubits: int = 6
             if blocks[i][3] & pair:
                 j = i
                 break
-        if j is not None and not blocks[j][4]:
+        if j is not None and not blocks[j][4] and b == a + 1:
             lo, hi = min(blocks[j][0], lo_g), max(blocks[j][1], hi_g)
             k_old, k_new = blocks[j][1] - blocks[j][0] + 1, hi - lo + 1
-            if k_new <= max_qubits and _block_cost(k_new, amps) <= _block_cost(k_old, amps) + _block_cost(2, amps):
+            build = (_BUILD_NS_PER_GATE + 8**k_new) * (2 if len(blocks[j][2]) == 1 else 1)  # ~D^3 products
+            if k_new <= max_qubits and \
+                    _block_cost(k_new, amps) + build <= _block_cost(k_old, amps) + _block_cost(2, amps):
                 blocks[j][0], blocks[j][1] = lo, hi
                 blocks[j][2].append(g)
                 blocks[j][3] |= pair
                 continue
-        general = (hi_g - lo_g + 1) > max(max_qubits, 2)
+        general = b != a + 1  # distant or reversed wires: applied alone through a permuted view
         blocks.append([lo_g, hi_g, [g], set(pair), general])
     out = []
     for lo, hi, gids, _, general in blocks:
@@ -192,60 +200,288 @@ def _plan(layout: Layout, mode, batch: int) -> tuple:
 # Building block matrices and applying them (batch-last layout: states are (2**n, batch))
 # --------------------------------------------------------------------------------------
 
-def _apply_local(mats: torch.Tensor, gate: torch.Tensor, a: int, b: int, k: int) -> torch.Tensor:
-    """``(m, 2**k, c)`` stack of column sets, ``(m, 4, 4)`` gates on local wires ``(a, b)``."""
-    m, _, c = mats.shape
-    if b == a + 1:
-        view = mats.reshape(m, 2**a, 4, 2 ** (k - a - 2) * c)
-        return torch.matmul(gate.unsqueeze(1), view).reshape(m, 2**k, c)
-    view = mats.reshape((m,) + (2,) * k + (c,)).movedim((a + 1, b + 1), (1, 2))
-    rest = view.shape[3:]
-    out = torch.matmul(gate, view.reshape(m, 4, -1)).reshape((m, 2, 2) + rest)
-    return out.movedim((1, 2), (a + 1, b + 1)).reshape(m, 2**k, c)
+_INDEX_CACHE: dict = {}
 
 
-def _build_blocks(gates: torch.Tensor, plan: tuple) -> list:
-    """Dense matrices of the blocks of ``plan``; blocks with equal shape are built together."""
-    groups: dict = {}
+def _index_tensor(ids: tuple, device) -> torch.Tensor:
+    key = (ids, str(device))
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = torch.tensor(ids, dtype=torch.long, device=device)
+    return _INDEX_CACHE[key]
+
+
+def _is_bare_gate(blk: Block) -> bool:
+    return blk.general or (len(blk.gates) == 1 and blk.local[0] == (0, 1))
+
+
+class _BuildBlocks(torch.autograd.Function):
+    """Every block matrix of a plan from the gate matrices, as ONE autograd node.
+
+    Gates at the same local position of same-size blocks are embedded at once
+    (``I (x) G (x) I``, one einsum), then all blocks of a size are multiplied out together
+    (``V = E_s ... E_1``, batched). The backward reverses this by hand: suffix products
+    give ``dL/dE_j = S_j P_{j-1}^dag`` and a partial trace gives ``dL/dG``.
+    """
+
+    @staticmethod
+    def forward(ctx, gates, plan, recipe, bare_rows):
+        outs = [None] * len(plan)
+        saved = []
+        if bare_rows[0]:
+            bare = gates.index_select(0, _index_tensor(bare_rows[1], gates.device))
+            for i, mat in zip(bare_rows[0], bare.unbind(0)):
+                outs[i] = mat
+        for k, members, steps, pos_groups in recipe:
+            dim, m = 2**k, len(members)
+            emb = torch.eye(dim, dtype=gates.dtype, device=gates.device).repeat(m * steps, 1, 1)
+            for a, slots, rows in pos_groups:
+                g = gates.index_select(0, _index_tensor(rows, gates.device))
+                eye_l = torch.eye(2**a, dtype=gates.dtype, device=gates.device)
+                eye_r = torch.eye(2 ** (k - a - 2), dtype=gates.dtype, device=gates.device)
+                e = torch.einsum("ab,xgh,cd->xagcbhd", eye_l, g, eye_r).reshape(-1, dim, dim)
+                emb.index_copy_(0, _index_tensor(slots, gates.device), e)
+            emb = emb.reshape(m, steps, dim, dim)
+            prefix = [emb[:, 0]]
+            for j in range(1, steps):
+                prefix.append(torch.bmm(emb[:, j], prefix[-1]))
+            for i, mat in zip(members, prefix[-1].unbind(0)):
+                outs[i] = mat
+            saved.append((emb, prefix))
+        ctx.plan, ctx.recipe, ctx.bare_rows, ctx.inter = plan, recipe, bare_rows, saved
+        ctx.n_rows, ctx.dtype, ctx.device = gates.shape[0], gates.dtype, gates.device
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        out = torch.zeros((ctx.n_rows, 4, 4), dtype=ctx.dtype, device=ctx.device)
+        if ctx.bare_rows[0]:
+            gb = torch.stack([grads[i] for i in ctx.bare_rows[0]])
+            out.index_add_(0, _index_tensor(ctx.bare_rows[1], ctx.device), gb)
+        for (k, members, steps, pos_groups), (emb, prefix) in zip(ctx.recipe, ctx.inter):
+            dim, m = 2**k, len(members)
+            suffix = torch.stack([grads[i] for i in members])  # dL/dV, (m, D, D)
+            g_emb = [None] * steps
+            for j in range(steps - 1, -1, -1):
+                if j > 0:
+                    g_emb[j] = torch.bmm(suffix, prefix[j - 1].conj().transpose(1, 2))
+                    suffix = torch.bmm(emb[:, j].conj().transpose(1, 2), suffix)
+                else:
+                    g_emb[0] = suffix
+            g_emb = torch.stack(g_emb, 1).reshape(m * steps, dim, dim)
+            for a, slots, rows in pos_groups:
+                ge = g_emb.index_select(0, _index_tensor(slots, ctx.device))
+                ge = ge.reshape(-1, 2**a, 4, 2 ** (k - a - 2), 2**a, 4, 2 ** (k - a - 2))
+                out.index_add_(0, _index_tensor(rows, ctx.device), torch.einsum("xagcahc->xgh", ge))
+        ctx.inter = None
+        return out, None, None, None
+
+
+class _SU4(torch.autograd.Function):
+    """``exp(i sum_k theta_k P_k)`` for a stack of gates via ``eigh``, with an exact hand-written backward.
+
+    ``H = V diag(l) V^dag`` gives ``U = V diag(e^{il}) V^dag``; the derivative is the
+    Daleckii-Krein formula ``dU = V (F o (V^dag dH V)) V^dag`` with the divided differences
+    ``F_ij = (e^{il_i} - e^{il_j}) / (l_i - l_j) = i e^{i(l_i+l_j)/2} sinc((l_i-l_j)/2)``,
+    which stays exact for (near-)degenerate eigenvalues. Same matrices as
+    :func:`~qcl_helpers.circuits.su4_matrices` (tested), ~3x faster forward + backward.
+    """
+
+    @staticmethod
+    def forward(ctx, theta, gens):
+        herm = torch.einsum("gk,kij->gij", theta.to(gens.dtype), gens)
+        lam, vec = torch.linalg.eigh(herm)
+        phase = torch.polar(torch.ones_like(lam), lam)
+        ctx.save_for_backward(lam, vec, gens)
+        ctx.theta_dtype = theta.dtype
+        return (vec * phase.unsqueeze(-2)) @ vec.conj().transpose(-2, -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        lam, vec, gens = ctx.saved_tensors
+        vec_h = vec.conj().transpose(-2, -1)
+        diff = lam.unsqueeze(-1) - lam.unsqueeze(-2)
+        mean = 0.5 * (lam.unsqueeze(-1) + lam.unsqueeze(-2))
+        divided = 1j * torch.polar(torch.ones_like(mean), mean) * torch.sinc(diff / (2 * torch.pi))
+        z = vec @ ((vec_h @ grad @ vec) * divided.conj()) @ vec_h
+        return torch.einsum("gij,kij->gk", z.conj(), gens).real.to(ctx.theta_dtype), None
+
+
+def _su4(theta: torch.Tensor) -> torch.Tensor:
+    dtype = torch.complex128 if theta.dtype == torch.float64 else torch.complex64
+    return _SU4.apply(theta, _generators_torch(dtype, theta.device))
+
+
+_USED_CACHE: dict = {}
+
+
+def _block_matrices(theta: torch.Tensor, plan: tuple) -> list:
+    """Block matrices of ``plan``: SU(4) exponentials only for the gates the plan uses."""
+    key = id(plan)
+    if key not in _USED_CACHE or _USED_CACHE[key][0] is not plan:
+        used = tuple(sorted({g for blk in plan for g in blk.gates}))
+        row = {g: i for i, g in enumerate(used)}
+        bare = [i for i, blk in enumerate(plan) if _is_bare_gate(blk)]
+        bare_rows = (tuple(bare), tuple(row[plan[i].gates[0]] for i in bare))
+        _USED_CACHE[key] = (plan, used, row, _build_recipe(plan, row), bare_rows)
+    _, used, row, recipe, bare_rows = _USED_CACHE[key]
+    if len(used) < theta.shape[0]:
+        theta = theta.index_select(0, _index_tensor(used, theta.device))
+    return list(_BuildBlocks.apply(_su4(theta), plan, recipe, bare_rows))
+
+
+def _build_recipe(plan: tuple, row: dict) -> list:
+    """For each block size k: the fused blocks, and their gates grouped by local position."""
+    by_k: dict = {}
     for i, blk in enumerate(plan):
-        groups.setdefault(blk.signature, []).append(i)
-    mats = [None] * len(plan)
-    for (k, local, general), members in groups.items():
-        if general or len(local) == 1 and k == 2:
-            for i in members:
-                mats[i] = gates[plan[i].gates[0]]
-            continue
-        idx = torch.tensor([plan[i].gates for i in members], device=gates.device)
-        gstack = gates[idx]  # (m, n_gates_in_block, 4, 4)
-        dim = 2**k
-        eye = torch.eye(dim, dtype=gates.dtype, device=gates.device)
-        v = eye.expand(len(members), dim, dim)
-        for j, (a, b) in enumerate(local):
-            v = _apply_local(v, gstack[:, j], a, b, k)
-        for i, mat in zip(members, torch.unbind(v, 0)):
-            mats[i] = mat
-    return mats
+        if not _is_bare_gate(blk):
+            by_k.setdefault(blk.k, []).append(i)
+    recipe = []
+    for k, members in sorted(by_k.items()):
+        steps = max(len(plan[i].gates) for i in members)
+        groups: dict = {}
+        for mi, i in enumerate(members):
+            for j, (g, (a, _)) in enumerate(zip(plan[i].gates, plan[i].local)):
+                slots, rows = groups.setdefault(a, ([], []))
+                slots.append(mi * steps + j)
+                rows.append(row[g])
+        recipe.append((k, tuple(members), steps,
+                       tuple((a, tuple(sl), tuple(rw)) for a, (sl, rw) in sorted(groups.items()))))
+    return recipe
+
+
+def _block_view(psi: torch.Tensor, blk: Block, n: int):
+    """``(left, 2**k, right)`` view of ``psi`` (2**n, c) for a block, and the map back to (2**n, c).
+
+    A view for contiguous blocks; a permuted copy for a ``general`` gate on distant wires.
+    """
+    if not blk.general:
+        return psi.reshape(2**blk.lo, 2**blk.k, -1), (lambda t: t.reshape(psi.shape))
+    a, b = blk.lo + blk.local[0][0], blk.lo + blk.local[0][1]
+    view = psi.reshape((2,) * n + (psi.shape[-1],)).movedim((a, b), (0, 1))
+    rest = view.shape[2:]
+
+    def back(t):
+        return t.reshape((2, 2) + rest).movedim((0, 1), (a, b)).reshape(psi.shape)
+
+    return view.reshape(1, 4, -1), back
+
+
+_SMALL_RIGHT = 64  # below this many columns per slice, many tiny GEMMs lose to permute + one GEMM
 
 
 def _apply_block(psi: torch.Tensor, mat: torch.Tensor, blk: Block, n: int) -> torch.Tensor:
     """Apply one block matrix to ``psi`` of shape ``(2**n, batch)``."""
-    if blk.general:
-        (a, b), = ((blk.lo + blk.local[0][0], blk.lo + blk.local[0][1]),)
-        c = psi.shape[-1]
-        view = psi.reshape((2,) * n + (c,)).movedim((a, b), (0, 1))
-        rest = view.shape[2:]
-        out = torch.matmul(mat, view.reshape(4, -1)).reshape((2, 2) + rest)
-        return out.movedim((0, 1), (a, b)).reshape(psi.shape)
-    view = psi.reshape(2**blk.lo, 2**blk.k, -1)
-    return torch.matmul(mat, view).reshape(psi.shape)
+    view, back = _block_view(psi, blk, n)
+    left, dim, right = view.shape
+    if left == 1:  # one GEMM
+        return back(torch.mm(mat, view[0]))
+    if right < _SMALL_RIGHT:  # few columns (small batch, right-hand wires): permute, one GEMM, permute back
+        flat = view.permute(1, 0, 2).reshape(dim, left * right)
+        return back(torch.mm(mat, flat).reshape(dim, left, right).permute(1, 0, 2))
+    # explicit bmm on an expanded (stride-0) matrix: contiguous in and out, no hidden copies
+    return back(torch.bmm(mat.expand(left, dim, dim), view))
+
+
+def _block_matrix_grad_conj(hgrad: torch.Tensor, x: torch.Tensor, blk: Block, n: int) -> torch.Tensor:
+    """``sum_l h_l x_l^T`` over the block's left and right axes, with ``h = conj(d loss / d psi)``.
+
+    Its complex conjugate is ``sum_l g_l x_l^dag = d loss / d (block matrix)``; working with
+    ``h`` keeps every big GEMM free of conjugated operands (which torch would copy).
+    """
+    hv, _ = _block_view(hgrad, blk, n)
+    xv, _ = _block_view(x, blk, n)
+    left, dim, right = hv.shape
+    if left == 1:
+        return torch.mm(hv[0], xv[0].transpose(0, 1))
+    if right < _SMALL_RIGHT:
+        hf = hv.permute(1, 0, 2).reshape(dim, left * right)
+        xf = xv.permute(1, 0, 2).reshape(dim, left * right)
+        return torch.mm(hf, xf.transpose(0, 1))
+    return torch.bmm(hv, xv.transpose(1, 2)).sum(0)
+
+
+class _Circuit(torch.autograd.Function):
+    """``psi -> B_m ... B_1 psi`` with a hand-written backward.
+
+    Forward keeps each block's input ``x_i``. Backward walks the blocks in reverse with
+    explicit GEMMs on the *conjugate* cotangent ``h = conj(g)``: ``h_{i-1} = B_i^T h_i`` and
+    ``dL/dB_i = conj(sum h_i x_i^T)`` -- the same result as ``g x^dag`` and ``B^dag g`` but
+    without conjugated big operands, which torch materializes (autograd through broadcast
+    ``matmul`` was ~2x slower here).
+    """
+
+    @staticmethod
+    def forward(ctx, psi, plan, n, *mats):
+        inputs = []
+        for mat, blk in zip(mats, plan):
+            inputs.append(psi)
+            psi = _apply_block(psi, mat, blk, n)
+        ctx.plan, ctx.n = plan, n
+        ctx.save_for_backward(*mats, *inputs)
+        return psi
+
+    @staticmethod
+    def backward(ctx, grad):
+        plan, n = ctx.plan, ctx.n
+        m = len(plan)
+        saved = ctx.saved_tensors
+        mats, inputs = saved[:m], saved[m:]
+        grads = [None] * m
+        need_psi = ctx.needs_input_grad[0]
+        h = grad.conj().resolve_conj().contiguous()
+        for i in range(m - 1, -1, -1):
+            if ctx.needs_input_grad[3 + i]:
+                grads[i] = _block_matrix_grad_conj(h, inputs[i], plan[i], n).conj()
+            if i > 0 or need_psi:
+                h = _apply_block(h, mats[i].transpose(-2, -1), plan[i], n)
+        return (h.conj() if need_psi else None, None, None, *grads)
+
+
+_ALLOCATOR = {"tuned": None}
+
+
+def tune_cpu_allocator(force: bool = False) -> bool:
+    """Stop glibc from handing freed heap memory back to the OS after every step (Linux only).
+
+    A training step allocates a few dozen state-sized tensors (1 MiB each for W2) and frees
+    them at the end; with glibc's default thresholds the freed top of the heap is trimmed
+    and the next step page-faults it in again, which made a W2 step ~1.4x slower. This
+    raises ``M_TRIM_THRESHOLD`` to 512 MiB and fixes ``M_MMAP_THRESHOLD`` at 64 MiB
+    (``mallopt``), so the process keeps up to that much freed memory for reuse.
+    Process-wide; called once automatically by the fast path on CPU tensors unless the
+    environment variable ``QCL_MALLOC_TUNING=0``. Returns whether the settings are active.
+
+    Introduced in: 10 · Simulation backends
+    """
+    import os
+    import platform
+
+    if _ALLOCATOR["tuned"] is not None and not force:
+        return _ALLOCATOR["tuned"]
+    ok = False
+    if os.environ.get("QCL_MALLOC_TUNING", "1") != "0" and platform.system() == "Linux" \
+            and platform.libc_ver()[0] == "glibc":
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            ok = bool(libc.mallopt(m_trim_threshold, 512 << 20)) and bool(libc.mallopt(m_mmap_threshold, 64 << 20))
+        except (OSError, AttributeError):
+            ok = False
+    _ALLOCATOR["tuned"] = ok
+    return ok
 
 
 def _run(psi: torch.Tensor, mats: list, plan: tuple, n: int, transpose: bool = False) -> torch.Tensor:
     """Apply all blocks (or, with ``transpose``, the blocks of ``U^T`` in reverse order)."""
+    if _ALLOCATOR["tuned"] is None and psi.device.type == "cpu":
+        tune_cpu_allocator()
     if transpose:
-        for mat, blk in zip(reversed(mats), reversed(plan)):
-            psi = _apply_block(psi, mat.transpose(-2, -1), blk, n)
-        return psi
+        mats = [mat.transpose(-2, -1) for mat in reversed(mats)]
+        plan = tuple(reversed(plan))
+    if torch.is_grad_enabled() and (psi.requires_grad or any(m.requires_grad for m in mats)):
+        return _Circuit.apply(psi.contiguous(), plan, n, *mats)
     for mat, blk in zip(mats, plan):
         psi = _apply_block(psi, mat, blk, n)
     return psi
@@ -253,12 +489,14 @@ def _run(psi: torch.Tensor, mats: list, plan: tuple, n: int, transpose: bool = F
 
 def _prepare(states: torch.Tensor, theta: torch.Tensor, layout: Layout):
     check_states(states, layout)
-    gates = su4_matrices(theta)
-    psi = states.to(gates.dtype)
+    if tuple(theta.shape) != (layout.n_gates, 15):
+        raise ValueError(f"{layout} needs parameters of shape ({layout.n_gates}, 15), got {tuple(theta.shape)}")
+    dtype = torch.complex128 if theta.dtype == torch.float64 else torch.complex64
+    psi = states.to(dtype)
     squeeze = psi.ndim == 1
     if squeeze:
         psi = psi.unsqueeze(0)
-    return gates, psi, squeeze
+    return psi, squeeze
 
 
 def _z_signs(layout: Layout, wire: int, dtype, device) -> torch.Tensor:
@@ -281,9 +519,9 @@ def evolve(states: torch.Tensor, theta: torch.Tensor, layout: Layout) -> torch.T
 
     Introduced in: 03 · QNN ansätze
     """
-    gates, psi, squeeze = _prepare(states, theta, layout)
+    psi, squeeze = _prepare(states, theta, layout)
     plan = _plan(layout, None, psi.shape[0])
-    out = _run(psi.transpose(0, 1), _build_blocks(gates, plan), plan, layout.n_qubits).transpose(0, 1)
+    out = _run(psi.transpose(0, 1), _block_matrices(theta, plan), plan, layout.n_qubits).transpose(0, 1)
     return out[0] if squeeze else out
 
 
@@ -296,21 +534,28 @@ def probabilities(states: torch.Tensor, theta: torch.Tensor, layout: Layout) -> 
     return psi.real**2 + psi.imag**2
 
 
-def _z_expectation(psi_cols: torch.Tensor, gates, layout: Layout, wire: int) -> torch.Tensor:
+def _z_expectation(psi_cols: torch.Tensor, theta, layout: Layout, wire: int) -> torch.Tensor:
     """``<Z_wire>`` per column of ``psi_cols`` (2**n, batch), simulating only the light cone."""
     plan = _plan(layout, ("z", wire), psi_cols.shape[1])
-    final = _run(psi_cols, _build_blocks(gates, plan), plan, layout.n_qubits)
+    final = _run(psi_cols, _block_matrices(theta, plan), plan, layout.n_qubits)
     probs = final.real**2 + final.imag**2
     return _z_signs(layout, wire, probs.dtype, probs.device) @ probs
 
 
-def _basis_probs(psi_cols: torch.Tensor, gates, layout: Layout, n_classes: int) -> torch.Tensor:
-    """``|<k|U|psi>|^2`` for k < n_classes, shape (batch, n_classes), via rows of ``U``."""
+def _basis_probs(states: torch.Tensor, theta, layout: Layout, n_classes: int, cdtype) -> torch.Tensor:
+    """``|<k|U|psi>|^2`` for k < n_classes, shape (batch, n_classes), via rows of ``U``.
+
+    ``states`` is the (batch, 2**n) input; real inputs stay real (two real GEMMs).
+    """
     plan = _plan(layout, None, n_classes)
-    eye = torch.eye(layout.dim, n_classes, dtype=gates.dtype, device=gates.device)
-    rows_t = _run(eye, _build_blocks(gates, plan), plan, layout.n_qubits, transpose=True)  # U^T e_k
-    amps = rows_t.transpose(0, 1) @ psi_cols  # (n_classes, batch) = <k|U|psi>
-    return (amps.real**2 + amps.imag**2).transpose(0, 1)
+    eye = torch.eye(layout.dim, n_classes, dtype=cdtype, device=states.device)
+    rows_t = _run(eye, _block_matrices(theta, plan), plan, layout.n_qubits, transpose=True)  # U^T e_k
+    if states.is_complex():
+        amps = states.to(cdtype) @ rows_t  # (batch, n_classes) = <k|U|psi>
+        return amps.real**2 + amps.imag**2
+    parts = torch.view_as_real(rows_t.contiguous()).reshape(layout.dim, 2 * n_classes)  # [Re, Im] interleaved
+    amps = (states.to(parts.dtype) @ parts).reshape(-1, n_classes, 2)  # one real GEMM
+    return (amps * amps).sum(-1)
 
 
 def outputs(states: torch.Tensor, theta: torch.Tensor, layout: Layout, readout) -> torch.Tensor:
@@ -324,16 +569,20 @@ def outputs(states: torch.Tensor, theta: torch.Tensor, layout: Layout, readout) 
 
     Introduced in: 03 · QNN ansätze
     """
-    gates, psi, squeeze = _prepare(states, theta, layout)
+    check_states(states, layout)
+    basis = type(readout) is BasisLogits and readout.n_classes < (states.shape[0] if states.ndim == 2 else 1) \
+        and readout.n_classes <= layout.dim
+    psi, squeeze = _prepare(states[:1] if basis else states, theta, layout)  # the basis route needs no cast
     cols = psi.transpose(0, 1)
     if type(readout) is PauliZ:
-        e = _z_expectation(cols, gates, layout, readout.wire)
+        e = _z_expectation(cols, theta, layout, readout.wire)
         out = torch.stack([e, -e], dim=-1) if readout.pair else e.unsqueeze(-1)
-    elif type(readout) is BasisLogits and readout.n_classes < psi.shape[0] and readout.n_classes <= layout.dim:
-        out = readout(_basis_probs(cols, gates, layout, readout.n_classes))
+    elif basis:
+        out = readout(_basis_probs(states.unsqueeze(0) if squeeze else states, theta, layout,
+                                   readout.n_classes, psi.dtype))
     else:
         plan = _plan(layout, None, psi.shape[0])
-        final = _run(cols, _build_blocks(gates, plan), plan, layout.n_qubits).transpose(0, 1)
+        final = _run(cols, _block_matrices(theta, plan), plan, layout.n_qubits).transpose(0, 1)
         out = readout(final.real**2 + final.imag**2)
     return out[0] if squeeze else out
 
@@ -399,7 +648,8 @@ def per_sample_grads(states: torch.Tensor, theta: torch.Tensor, layout: Layout, 
     Introduced in: 10 · Simulation backends
     """
     with torch.no_grad():
-        gates, psi, _ = _prepare(states if states.ndim == 2 else states.unsqueeze(0), theta, layout)
+        psi, _ = _prepare(states if states.ndim == 2 else states.unsqueeze(0), theta, layout)
+        gates = su4_matrices(theta.detach())
         n = layout.n_qubits
         ids = light_cone(layout, [readout.wire]) if type(readout) is PauliZ else tuple(range(layout.n_gates))
         cols = psi.transpose(0, 1).contiguous()
@@ -455,5 +705,3 @@ def fisher_trace(states: torch.Tensor, targets: torch.Tensor, theta: torch.Tenso
     g = per_sample_grads(states, theta, layout, readout, nll)
     return float(g.reshape(g.shape[0], -1).pow(2).sum(-1).mean())
 
-
-_ = math  # kept for users who extend the cost model
