@@ -82,10 +82,11 @@ def generator_weight(theta) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def weingarten_trace4(a, b, c, d) -> complex:
-    """Closed form of ``E_U tr(U a U^dag b U c U^dag d)`` over Haar-random ``U`` in U(N).
+    """Closed form of ``E_U tr(U a U^dag b U c U^dag d)`` over Haar-random ``U`` in U(N)::
 
-    ``= [tr a tr c tr(bd) + tr(ac) tr b tr d] / (N^2 - 1)
-       - [tr(ac) tr(bd) + tr a tr b tr c tr d] / (N (N^2 - 1))``,
+        [tr a tr c tr(bd) + tr(ac) tr b tr d] / (N^2 - 1)
+          - [tr(ac) tr(bd) + tr a tr b tr c tr d] / (N (N^2 - 1))
+
     the two-copy Weingarten formula (Collins & Sniady 2006).
 
     Introduced in: 08 · Fisher information and Haar integration

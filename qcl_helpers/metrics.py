@@ -64,8 +64,9 @@ def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def fisher_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Empirical Fisher trace ``mean_i ||grad log p(y_i | x_i)||^2`` over the probe set ``(x, y)``.
 
-    Uses ``torch.func`` (vmap of per-sample gradients) and falls back to a loop over samples
-    for models it cannot vectorize.
+    QNNs use the adjoint per-sample gradients of :func:`qcl_helpers.sim.per_sample_grads` (one
+    forward and one backward sweep for the whole probe set); other models use ``torch.func``
+    (vmap of per-sample gradients), with a loop over samples as the fallback.
 
     Introduced in: 01 · Loss of plasticity
     """
@@ -78,6 +79,15 @@ def per_sample_sq_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
     Introduced in: 01 · Loss of plasticity
     """
+    from .models import QNN
+
+    if isinstance(model, QNN) and model.theta.requires_grad:
+        from .sim import per_sample_grads
+
+        y = torch.as_tensor(y, device=x.device)
+        g = per_sample_grads(x, model.theta.detach(), model.layout, model.readout,
+                             lambda out: log_likelihood(out, y[: out.shape[0]]))
+        return g.reshape(g.shape[0], -1).pow(2).sum(1)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 

@@ -66,3 +66,156 @@ def caption(fig, *, data: str, profile: str, scale: str) -> None:
     """
     fig.text(0.01, 0.005, f"Data: {data} · profile: {profile} · scale: {scale}",
              fontsize=8, color="0.35", ha="left", va="bottom")
+
+
+# ---- figures of continual runs (run objects from qcl_helpers.results) -------------------------
+
+def _runs_list(runs) -> list:
+    return list(runs.values()) if isinstance(runs, dict) else list(runs)
+
+
+def _variant(run) -> tuple:
+    c = run.config
+    size = c["depth"] if c["model"] == "qnn" else c["width"]
+    return (size, str(c.get("data_source") or ""))
+
+
+def run_colors(runs) -> dict:
+    """``{run label: colour}``: QNN depths from one colormap, MLP widths from another.
+
+    Runs of the same size that differ in their data (e.g. the XXZ phase conventions) get
+    neighbouring shades.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    runs = _runs_list(runs)
+    out = {}
+    for fam in ("qnn", "mlp"):
+        members = [r for r in runs if r.config["model"] == fam]
+        keys = sorted({_variant(r) for r in members})
+        if keys:
+            table = dict(zip(keys, family_colors(keys, fam)))
+            out.update({r.label: table[_variant(r)] for r in members})
+    return out
+
+
+def plot_runs(ax, runs, key: str, window: int, *, relative: bool = False, n_ref: int = 10,
+              ylabel: str | None = None) -> None:
+    """Moving average (±std band) of ``key`` per task for each run, in the family colours.
+
+    Runs with the fair budget or a remedy are dashed. ``relative=True`` divides by the mean over
+    the first ``n_ref`` tasks (the paper's Figure 1 d-e).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    from .results import relative_to_start
+
+    runs = _runs_list(runs)
+    colors = run_colors(runs)
+    for r in runs:
+        y = r[key]
+        if np.all(np.isnan(y)):
+            continue
+        if relative:
+            y = relative_to_start(y, n_ref)
+        line = plot_band(ax, y, window, x=np.arange(1, len(y) + 1), label=r.label, color=colors[r.label])
+        if r.config.get("fair") or r.config.get("l2") or r.config.get("shrink_perturb"):
+            line.set_linestyle("--")
+    ax.set_xlabel("task")
+    ax.set_ylabel(ylabel or key.replace("_", " "))
+
+
+def _finish(fig, runs, window, scale=None, source=""):
+    first = _runs_list(runs)[0]
+    plotting_scale = scale or first.scale
+    caption(fig, data=first.data_label, profile=first.config["profile"],
+            scale=f"{plotting_scale}{source}; {window}-task moving average, ±std band")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+
+
+def figure1(runs, window: int, title: str):
+    """The paper's Figure 1 b-e for a set of permuted-MNIST runs: accuracy per task, accuracy drop
+    against initial accuracy, relative gradient norm and relative weight norm.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    from .results import accuracy_drop
+
+    runs = _runs_list(runs)
+    colors = run_colors(runs)
+    fig, ax = plt.subplots(2, 2, figsize=(11, 7.6))
+    plot_runs(ax[0, 0], runs, "test_accuracy", window, ylabel="test accuracy on the new task")
+    ax[0, 0].set_title("(b) accuracy on each new task")
+    ax[0, 0].legend(fontsize=8)
+    for r in runs:
+        initial, drop = accuracy_drop(r["test_accuracy"], window)
+        ax[0, 1].scatter(initial, drop, color=colors[r.label], s=60, edgecolor="k")
+        ax[0, 1].annotate(r.label, (initial, drop), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    ax[0, 1].axhline(0, color="0.6", lw=0.8)
+    ax[0, 1].set(xlabel=f"initial accuracy (mean of the first {window} tasks)",
+                 ylabel="accuracy drop (first minus last window)", title="(c) accuracy drop vs initial accuracy")
+    plot_runs(ax[1, 0], runs, "grad_norm", window, relative=True, ylabel="gradient norm / first tasks")
+    ax[1, 0].set_title("(d) relative gradient norm")
+    plot_runs(ax[1, 1], runs, "weight_norm", window, relative=True, ylabel="weight norm / first tasks")
+    ax[1, 1].set_title("(e) relative weight norm")
+    fig.suptitle(title)
+    _finish(fig, runs, window)
+    plt.show()
+
+
+def figure2(runs, window: int, title: str):
+    """The paper's Figure 2 b-c: accuracy and Tr(FIM) per task; a stand-in's title says so.
+
+    Introduced in: 05 · Split CIFAR-100
+    """
+    import matplotlib.pyplot as plt
+
+    from .results import titled
+
+    runs = _runs_list(runs)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    plot_runs(ax[0], runs, "test_accuracy", window, ylabel="test accuracy on the new task")
+    ax[0].set_title("(b) accuracy on each new task")
+    ax[0].legend(fontsize=8)
+    plot_runs(ax[1], runs, "fim_trace", window, ylabel="Tr F on the task-0 probe set")
+    ax[1].set_yscale("log")
+    ax[1].set_title("(c) empirical Fisher trace")
+    fig.suptitle(titled(title, runs[0].config["data_source"]))
+    _finish(fig, runs, window)
+    plt.show()
+
+
+def side_by_side(groups: dict, key: str, ylabel: str, window: int, *, relative: bool = False):
+    """One panel per group of runs (``{title: runs}``), sharing the vertical axis.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.9), sharey=True)
+    for ax, (title, group) in zip(np.atleast_1d(axes), groups.items()):
+        plot_runs(ax, group, key, window, relative=relative, ylabel=ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    _finish(fig, next(iter(groups.values())), window)
+    plt.show()
+
+
+def accuracy_figure(runs, window: int, title: str, *, data: str, scale: str):
+    """Accuracy per task for QNN and MLP runs on one panel, chance level dotted.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    import matplotlib.pyplot as plt
+
+    runs = _runs_list(runs)
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    plot_runs(ax, runs, "test_accuracy", window, ylabel="test accuracy, current task")
+    ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
+    ax.set_title(f"{title}; {window}-task moving average ± std")
+    ax.legend(fontsize=8, loc="lower right")
+    caption(fig, data=data, profile=runs[0].config["profile"], scale=scale)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    plt.show()

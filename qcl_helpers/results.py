@@ -280,3 +280,30 @@ def accuracy_drop(acc, window: int, horizon: int = 200) -> tuple:
     w = max(1, min(int(window), len(a) // 2 or 1))
     initial = float(np.nanmean(a[:w]))
     return initial, initial - float(np.nanmean(a[-w:]))
+
+
+def summary_table(runs, window: int, *, fim: bool = False, dead: bool = False) -> str:
+    """A plain-text table per run: accuracy over the first and last windows, growth of the weight
+    (and gradient) norms, and optionally Tr(FIM) and the dead-unit fraction at the end.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    runs = list(runs.values()) if isinstance(runs, dict) else list(runs)
+    head = f"{'run':<26}{'acc first':>10}{'acc last':>10}"
+    head += f"{'TrF first':>11}{'TrF last':>11}" if fim else ""
+    head += f"{'|w| last/first':>16}{'|g| last/first':>16}"
+    head += f"{'dead last':>11}" if dead else ""
+    lines = [head]
+    for r in runs:
+        w = max(1, min(window, len(r) // 2))
+        acc, wn, gn = r["test_accuracy"], r["weight_norm"], r["grad_norm"]
+        line = f"{r.label:<26}{acc[:w].mean():>10.3f}{acc[-w:].mean():>10.3f}"
+        if fim:
+            f = r["fim_trace"]
+            line += f"{f[:w].mean():>11.3g}{f[-w:].mean():>11.3g}"
+        line += f"{wn[-w:].mean() / wn[:w].mean():>16.2f}{gn[-w:].mean() / gn[:w].mean():>16.2f}"
+        if dead:
+            d = r["dead_fraction"]
+            line += f"{'-' if np.isnan(d).all() else format(np.nanmean(d[-w:]), '.2f'):>11}"
+        lines.append(line)
+    return "\n".join(lines)

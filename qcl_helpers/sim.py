@@ -272,7 +272,6 @@ class _BuildBlocks(torch.autograd.Function):
                 ge = g_emb.index_select(0, _index_tensor(slots, ctx.device))
                 ge = ge.reshape(-1, 2**a, 4, 2 ** (k - a - 2), 2**a, 4, 2 ** (k - a - 2))
                 out.index_add_(0, _index_tensor(rows, ctx.device), torch.einsum("xagcahc->xgh", ge))
-        ctx.inter = None
         return out, None, None, None
 
 
@@ -680,28 +679,4 @@ def per_sample_grads(states: torch.Tensor, theta: torch.Tensor, layout: Layout, 
         jac = _su4_jacobians(theta.detach(), gates.dtype)  # (G, 15, 4, 4)
         out = torch.einsum("bgac,gkac->bgk", grads_u.conj(), jac).real
     return out.to(theta.dtype)
-
-
-def fisher_trace(states: torch.Tensor, targets: torch.Tensor, theta: torch.Tensor, layout: Layout, readout,
-                 kind: str = "softmax") -> float:
-    """Empirical Fisher trace ``mean_b ||d log p(y_b|x_b) / d theta||^2`` (the paper's Tr(FIM)).
-
-    ``kind="softmax"``: ``p = softmax(outputs)`` (10-class and paired-Z readouts);
-    ``kind="sigmoid"``: one logit, ``p(1) = sigmoid(output)``. Uses :func:`per_sample_grads`.
-
-    Introduced in: 10 · Simulation backends
-    """
-    y = torch.as_tensor(targets, device=states.device).long().reshape(-1)
-    idx = torch.arange(y.shape[0], device=states.device)
-    if kind == "softmax":
-        def nll(out):
-            return -out.log_softmax(-1)[idx, y]
-    elif kind == "sigmoid":
-        def nll(out):
-            z = out.reshape(-1)
-            return torch.nn.functional.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="none")
-    else:
-        raise ValueError(f"kind must be 'softmax' or 'sigmoid', got {kind!r}")
-    g = per_sample_grads(states, theta, layout, readout, nll)
-    return float(g.reshape(g.shape[0], -1).pow(2).sum(-1).mean())
 

@@ -32,12 +32,15 @@ def test_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_cell_installs_from_the_configured_repository(path):
+    """Each chapter starts with the Colab setup cell: clone the repository named in _config.yml,
+    install the package (GPU extra on a GPU runtime), then report profile and devices."""
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     nb = json.loads(path.read_text())
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     src = "".join(first_code["source"])
-    assert '"google.colab" in sys.modules' in src
-    assert f"git+{url}" in src, f"{path.name}: setup cell does not install from {url} (_config.yml)"
+    assert 'if "google.colab" in sys.modules:' in src
+    assert f"git clone -q --depth 1 {url} " in src, f"{path.name}: setup cell does not clone {url} (_config.yml)"
+    assert '%pip install -q "/content/qcl-book{extra}"' in src and 'torch.cuda.is_available()' in src
     assert "devices.describe()" in src and "profiles.current()" in src
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from qcl_helpers import circuits, sim
+from qcl_helpers import circuits, metrics, sim
+from qcl_helpers.models import QNN
 from qcl_helpers.readouts import BasisLogits, PauliZ, ProbFeatures
 from qcl_helpers.reference import reference_qnode
 
@@ -181,7 +182,10 @@ def test_per_sample_grads_and_fisher_trace(wid):
     th2 = theta.clone().requires_grad_(True)
     (gsum,) = torch.autograd.grad(nll(sim.outputs(x, th2, layout, readout)).sum(), th2)
     assert float((g.sum(0) - gsum).norm() / gsum.norm()) <= 1e-10
-    fim = sim.fisher_trace(x, y, theta, layout, readout, kind="softmax" if kind == "ce" else "sigmoid")
+    qnn = QNN(layout, readout, precision="double")  # metrics.fisher_trace dispatches QNNs to per_sample_grads
+    with torch.no_grad():
+        qnn.theta.copy_(theta)
+    fim = metrics.fisher_trace(qnn, x, y)
     assert fim == pytest.approx(float(g.reshape(5, -1).pow(2).sum(-1).mean()), rel=1e-12)
 
 
@@ -220,3 +224,13 @@ def test_eigh_su4_matches_matrix_exp_including_degenerate_spectra(scale):
     (g2,) = torch.autograd.grad((u2 * w).real.sum(), b)
     assert torch.allclose(u1, u2, atol=1e-13)
     assert torch.allclose(g1, g2, atol=1e-12)
+
+
+def test_repeated_backward_through_one_graph():
+    """torch.autograd.functional.jacobian reuses the graph (retain_graph): the custom backward must allow it."""
+    layout = circuits.brickwall(4, 2)
+    x = circuits.amplitude_encode(torch.randn(3, 16, dtype=torch.float64), 4, dtype=torch.complex128)
+    theta = circuits.init_params(layout, dtype=torch.float64)
+    fast = torch.autograd.functional.jacobian(lambda t: sim.outputs(x, t, layout, PauliZ(0)).squeeze(-1), theta)
+    ref = torch.autograd.functional.jacobian(lambda t: sim.reference_outputs(x, t, layout, PauliZ(0)).squeeze(-1), theta)
+    assert torch.allclose(fast, ref, atol=1e-12)

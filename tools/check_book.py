@@ -46,9 +46,26 @@ const maths = document.querySelectorAll("span.math, div.math");
 let unrendered = 0;
 for (const m of maths) { if (!m.querySelector("mjx-container")) unrendered += 1; }
 if (unrendered) problems.push(unrendered + " of " + maths.length + " math elements not typeset");
+// Widget cells: a cell whose widgets include an input control (slider, dropdown, ...) must also
+// show a static figure. Progress bars (tqdm) are not controls.
+let widgetState = {};
+const stateScript = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+if (stateScript) { try { widgetState = JSON.parse(stateScript.textContent).state || {}; } catch (e) {} }
+const CONTROL = /(Slider|Dropdown|Select|ToggleButton|Checkbox|Text|Button|Play|Picker|Combobox)Model$/;
+function isControl(id, depth) {
+  const m = widgetState[id];
+  if (!m || depth > 20) return !m;  // unknown models count as controls
+  if (CONTROL.test(m.model_name || "")) return true;
+  const kids = (m.state && m.state.children) || [];
+  return kids.some(k => isControl(String(k).replace("IPY_MODEL_", ""), depth + 1));
+}
 for (const cell of document.querySelectorAll("div.cell")) {
-  const widget = cell.querySelector('script[type="application/vnd.jupyter.widget-view+json"]');
-  if (widget && !cell.querySelector(".cell_output img")) {
+  const views = cell.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  let control = false;
+  for (const v of views) {
+    try { control = control || isControl(JSON.parse(v.textContent).model_id, 0); } catch (e) { control = true; }
+  }
+  if (control && !cell.querySelector(".cell_output img")) {
     problems.push("widget cell without a static figure: " + (cell.innerText || "").trim().slice(0, 80));
   }
 }
