@@ -240,7 +240,7 @@ class Lightning:
                 out = self.readout(torch.stack(list(res)).reshape(1, -1))
             loss = torch_loss(out, self.y[i:i + 1], self.kind) / self.batch
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         self.opt.step()
         return total * self.batch / m
 
