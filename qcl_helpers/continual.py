@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import tempfile
+import io
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +36,6 @@ EXPERIMENTS = ("permuted-mnist", "split-cifar100", "xxz")
 MODELS = ("qnn", "mlp")
 #: Per-task fields that depend on the machine, not on the run (left out of equality checks).
 TIMING_KEYS = ("seconds", "ms_per_step")
-RUNS_VAR = "QCL_RUNS_DIR"
 
 
 class ConfigError(ValueError):
@@ -276,24 +274,11 @@ def _task_generator(seed: int, t: int) -> torch.Generator:
 
 
 def runs_root(profile_name: str | None = None) -> Path:
-    """Where the chapters keep their live runs: ``$QCL_RUNS_DIR``, else ``~/.cache/qcl_helpers/runs``.
-
-    The ``ci`` profile uses a fresh temporary folder per process, so tests always train.
+    """Where live runs go (see :func:`qcl_helpers.results.runs_root`); default: the active profile's.
 
     Introduced in: 04 · Permuted MNIST
     """
-    env = os.environ.get(RUNS_VAR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    if (profile_name or profiles.current().name) == "ci":
-        return _tmp_root()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "qcl_helpers" / "runs"
-
-
-@functools.lru_cache(maxsize=1)
-def _tmp_root() -> Path:
-    return Path(tempfile.mkdtemp(prefix="qcl-runs-"))
+    return results.runs_root(profile_name or profiles.current().name)
 
 
 def _identity(cfg: dict) -> dict:
@@ -414,15 +399,9 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
 def _save_checkpoint(path: Path, t, rows, model, opt) -> None:
     state = {"task": t, "rows": rows, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    results.atomic_write(path, buf.getvalue(), mode="wb")
 
 
 def run_grid(configs, *, root=None, progress: bool = False) -> dict:

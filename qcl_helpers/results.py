@@ -18,6 +18,7 @@ Introduced in: 04 · Permuted MNIST
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -123,17 +124,51 @@ def write_config(folder, config: dict) -> None:
     atomic_write(Path(folder) / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def read_metrics(folder) -> list:
-    """The rows of ``metrics.jsonl`` (one dict per finished task). Introduced in: 04 · Permuted MNIST"""
-    p = Path(folder) / METRICS
+def read_jsonl(path) -> list:
+    """The rows of a JSON-lines file (``[]`` if it does not exist). Introduced in: 04 · Permuted MNIST"""
+    p = Path(path)
     if not p.exists():
         return []
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
+def write_jsonl(path, rows) -> None:
+    """Rewrite a JSON-lines file atomically from ``rows``. Introduced in: 04 · Permuted MNIST"""
+    atomic_write(Path(path), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read_metrics(folder) -> list:
+    """The rows of ``metrics.jsonl`` (one dict per finished task). Introduced in: 04 · Permuted MNIST"""
+    return read_jsonl(Path(folder) / METRICS)
+
+
 def write_metrics(folder, rows) -> None:
     """Rewrite ``metrics.jsonl`` atomically from ``rows``. Introduced in: 04 · Permuted MNIST"""
-    atomic_write(Path(folder) / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    write_jsonl(Path(folder) / METRICS, rows)
+
+
+RUNS_VAR = "QCL_RUNS_DIR"
+
+
+def runs_root(profile_name: str) -> Path:
+    """Where live runs go: ``$QCL_RUNS_DIR``, else ``~/.cache/qcl_helpers/runs`` (``$XDG_CACHE_HOME``).
+
+    The ``ci`` profile uses a fresh temporary folder per process, so tests always train.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    env = os.environ.get(RUNS_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if profile_name == "ci":
+        return _tmp_root()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(cache) / "qcl_helpers" / "runs"
+
+
+@functools.lru_cache(maxsize=1)
+def _tmp_root() -> Path:
+    return Path(tempfile.mkdtemp(prefix="qcl-runs-"))
 
 
 @dataclass

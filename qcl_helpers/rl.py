@@ -30,11 +30,8 @@ Introduced in: 06 · Reinforcement learning on Ant
 from __future__ import annotations
 
 import dataclasses
-import functools
 import io
-import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,14 +326,11 @@ class AntRun:
 
 def read_evals(folder) -> list:
     """The rows of ``evals.jsonl`` (one dict per evaluation). Introduced in: 06 · Reinforcement learning on Ant"""
-    p = Path(folder) / EVALS
-    if not p.exists():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return results.read_jsonl(Path(folder) / EVALS)
 
 
 def _write_evals(folder, rows) -> None:
-    results.atomic_write(Path(folder) / EVALS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    results.write_jsonl(Path(folder) / EVALS, rows)
 
 
 def load_ant_run(folder, *, expect: dict | None = None, require_complete: bool = True) -> AntRun:
@@ -649,21 +643,4 @@ def run_folder(config: AntConfig) -> Path:
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
-    return _runs_root(config.profile) / config.slug()
-
-
-def _runs_root(profile_name: str) -> Path:
-    env = os.environ.get("QCL_RUNS_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
-    if profile_name == "ci":
-        return _tmp_root()
-    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(cache) / "qcl_helpers" / "runs"
-
-
-@functools.lru_cache(maxsize=1)
-def _tmp_root() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="qcl-ant-runs-"))
+    return results.runs_root(config.profile) / config.slug()

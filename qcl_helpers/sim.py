@@ -47,7 +47,7 @@ from .readouts import BasisLogits, PauliZ
 
 __all__ = [
     "apply_two_qubit", "evolve", "probabilities", "outputs", "check_states",
-    "Block", "light_cone", "fuse", "per_sample_grads", "fisher_trace", "reference_outputs",
+    "Block", "light_cone", "fuse", "per_sample_grads", "reference_outputs",
     "tune_cpu_allocator",
 ]
 

@@ -1,5 +1,4 @@
 """Unit tests for qcl_helpers.theory (Proposition 1 bounds, primer experiment)."""
-import math
 
 import numpy as np
 import pytest
