@@ -22,7 +22,16 @@ CHECKS = {
                         lambda: circuits.n_params("ring", 9, 12), lambda a, e: int(a) == e),
     "ex-ansatz-haar-z": ("variance of <Z_0> for a Haar-random state on 6 qubits, 1/(2^n+1)",
                          lambda: 1 / (2**6 + 1), _close(0.02)),
+    "ex-backends-steps": ("training steps of the paper's permuted-MNIST QNN run",
+                          lambda: _paper_mnist_steps(), lambda a, e: int(a) == e),
 }
+
+
+def _paper_mnist_steps() -> int:
+    from .profiles import PAPER
+
+    s = PAPER.permuted_mnist
+    return s.tasks * s.qnn_epochs * math.ceil(s.train_per_task / s.batch_size)
 
 
 def check(label: str, answer) -> bool:
