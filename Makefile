@@ -5,6 +5,13 @@ VENV    ?= .venv
 PROFILE ?= quick
 BIN     := $(VENV)/bin
 BUILD   := _build/$(PROFILE)
+# Offline machines with the project's shared data folder beside the checkout read data from it
+# (the MNIST test split); elsewhere data downloads to ~/.cache/qcl_helpers. QCL_DATA_DIR overrides.
+ifeq ($(strip $(QCL_DATA_DIR)),)
+ifneq ($(wildcard ../shared/data),)
+export QCL_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
 
 .PHONY: book test check-book venv clean
 
