@@ -28,6 +28,8 @@ def test_stored_without_outputs(path):
     dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
              and (c.get("outputs") or c.get("execution_count"))]
     assert not dirty, f"{path.name}: cells {dirty} have stored outputs; clear them before committing"
+    missing = [i for i, c in enumerate(nb["cells"]) if "id" not in c]
+    assert not missing, f"{path.name}: cells {missing} have no id; run nbformat's normalize() on the notebook"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
