@@ -142,8 +142,7 @@ def make_config(experiment: str, model: str, *, profile=None, depth=None, width=
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     try:
-        prof = profile if isinstance(profile, profiles.Profile) else (
-            profiles.get(profile) if profile else profiles.current())
+        prof = profiles.resolve(profile)
     except profiles.ProfileError as exc:
         raise ConfigError(str(exc)) from None
     s = _sizes(prof, experiment)

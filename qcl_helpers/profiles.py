@@ -261,3 +261,13 @@ def current() -> Profile:
     Introduced in: 03 · QNN ansätze
     """
     return get(os.environ.get(ENV_VAR, "").strip() or DEFAULT)
+
+
+def resolve(profile=None) -> Profile:
+    """A :class:`Profile` from a profile, a profile name, or ``None`` (the active one, :func:`current`).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    if isinstance(profile, Profile):
+        return profile
+    return get(profile) if profile else current()

@@ -226,8 +226,7 @@ def make_ant_config(model: str, *, profile=None, seed: int = 0, depth: int | Non
     if model not in MODELS:
         raise AntConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     try:
-        prof = profile if isinstance(profile, profiles.Profile) else (
-            profiles.get(profile) if profile else profiles.current())
+        prof = profiles.resolve(profile)
     except profiles.ProfileError as exc:
         raise AntConfigError(str(exc)) from None
     s = prof.ant

@@ -58,3 +58,12 @@ def test_compare_and_summary():
 def test_book_only_sizes_are_not_attributed_to_the_paper():
     assert profiles.CI.compare("ansatz.n_qubits") == "n qubits: 4 (paper profile: 6)"
     assert "(paper:" not in profiles.QUICK.summary("theory")
+
+
+def test_resolve(monkeypatch):
+    monkeypatch.setenv("QCL_PROFILE", "ci")
+    assert profiles.resolve(None) is profiles.CI
+    assert profiles.resolve("paper") is profiles.PAPER
+    assert profiles.resolve(profiles.QUICK) is profiles.QUICK
+    with pytest.raises(profiles.ProfileError):
+        profiles.resolve("nope")
