@@ -269,18 +269,26 @@ def store(run_folder, dest) -> Path:
     return dest
 
 
-def stored_dir(experiment: str) -> Path:
-    """The repository's ``results/<experiment>`` folder (looked up from the working directory
-    and from this package's checkout); the first candidate if none exists.
+def stored_path(name: str) -> Path:
+    """The repository's ``results/<name>`` (a folder or a file), looked up from the working
+    directory, its parent, and this package's checkout; the last candidate if none exists.
 
     Introduced in: 04 · Permuted MNIST
     """
     here = Path.cwd()
     candidates = [here / "results", here.parent / "results", Path(__file__).resolve().parent.parent / "results"]
     for c in candidates:
-        if (c / experiment).is_dir():
-            return c / experiment
-    return candidates[-1] / experiment
+        if (c / name).exists():
+            return c / name
+    return candidates[-1] / name
+
+
+def stored_dir(experiment: str) -> Path:
+    """The repository's ``results/<experiment>`` folder (see :func:`stored_path`).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    return stored_path(experiment)
 
 
 def titled(title: str, data_source: str) -> str:

@@ -109,3 +109,11 @@ def test_relative_and_drop():
     assert np.allclose(results.relative_to_start([2, 2, 4], n_ref=2), [1, 1, 2])
     init, drop = results.accuracy_drop([0.9, 0.9, 0.5, 0.5], window=2)
     assert init == pytest.approx(0.9) and drop == pytest.approx(0.4)
+
+
+def test_stored_path_finds_repository_results():
+    from qcl_helpers import results
+
+    assert results.stored_path("bench_qnn_cpu.json").is_file()
+    assert results.stored_dir("permuted-mnist") == results.stored_path("permuted-mnist")
+    assert not results.stored_path("no-such-result").exists()
