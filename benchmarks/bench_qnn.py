@@ -26,7 +26,8 @@ pinned to one CPU core with one thread (``--no-pin`` to allow more):
   samples and extrapolates linearly to the batch, flagged in the output).
 
 All backends start from the same angles and data; their first losses are compared
-(TensorCircuit's ``su4(theta)`` is ``exp(-i sum theta P)``, so it gets ``-theta``).
+(TensorCircuit's ``su4(theta)`` is ``exp(-i sum theta P)``, the package's own convention, so
+every backend gets the same ``theta``).
 The JSON holds, per workload and backend, the median ms/step, samples/s and the ratio to
 TensorCircuit-NG, plus ``speedup_vs_tensorcircuit`` (TC median / ours median), and the
 provenance: git commit, versions, machine, date, command line.
@@ -303,8 +304,8 @@ class TensorCircuitJax:
             return loss, theta - lr * mhat / (jnp.sqrt(vhat) + eps_adam), m, v, t
 
         self.train_step = train_step
-        # TC's su4(theta) = exp(-i theta.P) = our gate at -theta
-        self.theta = jnp.asarray(-p["theta0"].numpy(), dtype=jnp.float32)
+        # TC's su4(theta) = exp(-i theta.P) = our gate (qcl_helpers.circuits convention)
+        self.theta = jnp.asarray(p["theta0"].numpy(), dtype=jnp.float32)
         self.m = jnp.zeros_like(self.theta)
         self.v = jnp.zeros_like(self.theta)
         self.t = jnp.asarray(0.0, dtype=jnp.float32)

@@ -9,13 +9,15 @@ Sign convention
 ---------------
 A gate with parameters ``theta`` (15 real numbers) is
 
-    U(theta) = exp(i * sum_k theta_k P_k),
+    U(theta) = exp(-i * sum_k theta_k P_k),
 
 with ``P_k`` the 15 non-identity two-qubit Pauli words in the order of
-:data:`PAULI_WORDS` (PennyLane's order). This equals ``qml.SpecialUnitary(theta)``.
-TensorCircuit's ``su4(theta)``, used by the paper's code, is ``exp(-i sum theta P)``,
-i.e. ours at ``-theta``. Qubit 0 is the most significant bit of a basis index,
-as in both PennyLane and TensorCircuit.
+:data:`PAULI_WORDS` (PennyLane's order, which is also TensorCircuit's). This is the gate of
+the paper's released code (TensorCircuit's ``su4(theta)``), so the same angles give the same
+circuit and the released initial distributions give the released ensemble of circuits.
+PennyLane's ``qml.SpecialUnitary(theta)`` is ``exp(+i sum theta P)``: our gate is
+``qml.SpecialUnitary(-theta)`` (:func:`pennylane_ops` queues it that way). Qubit 0 is the
+most significant bit of a basis index, as in both PennyLane and TensorCircuit.
 
 Introduced in: 03 · QNN ansätze
 """
@@ -63,8 +65,9 @@ def _generators_torch(dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def su4_matrices(theta: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """SU(4) matrices ``exp(i sum_k theta_k P_k)`` for parameters of shape ``(..., 15)``.
+    """SU(4) matrices ``exp(-i sum_k theta_k P_k)`` for parameters of shape ``(..., 15)``.
 
+    The released code's convention (TensorCircuit's ``su4``); see the module docstring.
     Differentiable (``torch.linalg.matrix_exp``). ``dtype`` is the complex dtype of the
     result (default: complex128 for float64 input, else complex64).
 
@@ -80,7 +83,7 @@ def su4_matrices(theta: torch.Tensor, dtype: torch.dtype | None = None) -> torch
     # which compounds to ~1e-4 over a deep circuit. Casting 4x4 matrices costs nothing.
     gens = _generators_torch(torch.complex128, theta.device)
     herm = torch.einsum("...k,kij->...ij", theta.to(torch.float64).to(torch.complex128), gens)
-    return torch.linalg.matrix_exp(1j * herm).to(dtype)
+    return torch.linalg.matrix_exp(-1j * herm).to(dtype)
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,10 @@ def amplitude_encode(x, n_qubits: int, dtype=torch.complex64) -> torch.Tensor:
 
 
 def pennylane_ops(theta, layout: Layout) -> None:
-    """Queue the layout's gates as ``qml.SpecialUnitary`` operations (inside a QNode).
+    """Queue the layout's gates as ``qml.SpecialUnitary(-theta[g])`` operations (inside a QNode).
+
+    PennyLane's ``SpecialUnitary(t)`` is ``exp(+i sum t P)``; the minus sign gives this
+    package's (and TensorCircuit's) ``exp(-i sum theta P)``.
 
     Introduced in: 03 · QNN ansätze
     """
@@ -224,4 +230,4 @@ def pennylane_ops(theta, layout: Layout) -> None:
         raise ValueError(f"{layout} needs parameters of shape ({layout.n_gates}, {SU4_PARAMS}), "
                          f"got {tuple(theta.shape)}")
     for g, (a, b) in enumerate(layout.gates):
-        qml.SpecialUnitary(theta[g], wires=[a, b])
+        qml.SpecialUnitary(-theta[g], wires=[a, b])

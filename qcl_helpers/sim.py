@@ -276,18 +276,20 @@ class _BuildBlocks(torch.autograd.Function):
 
 
 class _SU4(torch.autograd.Function):
-    """``exp(i sum_k theta_k P_k)`` for a stack of gates via ``eigh``, with an exact hand-written backward.
+    """``exp(-i sum_k theta_k P_k)`` for a stack of gates via ``eigh``, with an exact hand-written backward.
 
-    ``H = V diag(l) V^dag`` gives ``U = V diag(e^{il}) V^dag``; the derivative is the
-    Daleckii-Krein formula ``dU = V (F o (V^dag dH V)) V^dag`` with the divided differences
-    ``F_ij = (e^{il_i} - e^{il_j}) / (l_i - l_j) = i e^{i(l_i+l_j)/2} sinc((l_i-l_j)/2)``,
-    which stays exact for (near-)degenerate eigenvalues. Same matrices as
-    :func:`~qcl_helpers.circuits.su4_matrices` (tested), ~3x faster forward + backward.
+    With ``K = -sum_k theta_k P_k = V diag(l) V^dag`` the gate is ``U = V diag(e^{il}) V^dag``;
+    the derivative is the Daleckii-Krein formula ``dU = V (F o (V^dag dK V)) V^dag`` with the
+    divided differences ``F_ij = (e^{il_i} - e^{il_j}) / (l_i - l_j) = i e^{i(l_i+l_j)/2}
+    sinc((l_i-l_j)/2)``, which stays exact for (near-)degenerate eigenvalues, and
+    ``dK/dtheta_k = -P_k`` (the sign of the released code's convention, see
+    :mod:`qcl_helpers.circuits`). Same matrices as :func:`~qcl_helpers.circuits.su4_matrices`
+    (tested), ~3x faster forward + backward.
     """
 
     @staticmethod
     def forward(ctx, theta, gens):
-        herm = torch.einsum("gk,kij->gij", theta.to(gens.dtype), gens)
+        herm = -torch.einsum("gk,kij->gij", theta.to(gens.dtype), gens)  # K = -sum theta P
         lam, vec = torch.linalg.eigh(herm)
         phase = torch.polar(torch.ones_like(lam), lam)
         ctx.save_for_backward(lam, vec, gens)
@@ -301,8 +303,9 @@ class _SU4(torch.autograd.Function):
         diff = lam.unsqueeze(-1) - lam.unsqueeze(-2)
         mean = 0.5 * (lam.unsqueeze(-1) + lam.unsqueeze(-2))
         divided = 1j * torch.polar(torch.ones_like(mean), mean) * torch.sinc(diff / (2 * torch.pi))
-        z = vec @ ((vec_h @ grad @ vec) * divided.conj()) @ vec_h
-        return torch.einsum("gij,kij->gk", z.conj(), gens).real.to(ctx.theta_dtype), None
+        z = vec @ ((vec_h @ grad @ vec) * divided.conj()) @ vec_h  # dL/dK
+        # dL/dtheta_k = Re <dL/dK, dK/dtheta_k> with dK/dtheta_k = -P_k
+        return -torch.einsum("gij,kij->gk", z.conj(), gens).real.to(ctx.theta_dtype), None
 
 
 def _su4(theta: torch.Tensor) -> torch.Tensor:
@@ -607,15 +610,16 @@ def check_states(states: torch.Tensor, layout: Layout) -> None:
 def _su4_jacobians(theta: torch.Tensor, dtype) -> torch.Tensor:
     """``dU_g / dtheta_{g,k}`` for every gate, shape ``(n_gates, 15, 4, 4)``.
 
-    Uses ``exp([[X, E], [0, X]]) = [[e^X, D e^X[E]], [0, e^X]]`` with ``X = i H``, ``E = i P_k``.
+    Uses ``exp([[X, E], [0, X]]) = [[e^X, D e^X[E]], [0, e^X]]`` with ``X = -i H`` and
+    ``E = dX/dtheta_k = -i P_k`` (the convention ``U = exp(-i sum theta P)``).
     """
     gens = _generators_torch(dtype, theta.device)  # (15, 4, 4)
-    x = 1j * torch.einsum("gk,kij->gij", theta.to(dtype), gens)  # (G, 4, 4)
+    x = -1j * torch.einsum("gk,kij->gij", theta.to(dtype), gens)  # (G, 4, 4)
     G = x.shape[0]
     big = torch.zeros(G, 15, 8, 8, dtype=dtype, device=theta.device)
     big[:, :, :4, :4] = x.unsqueeze(1)
     big[:, :, 4:, 4:] = x.unsqueeze(1)
-    big[:, :, :4, 4:] = 1j * gens
+    big[:, :, :4, 4:] = -1j * gens
     return torch.linalg.matrix_exp(big)[:, :, :4, 4:]
 
 

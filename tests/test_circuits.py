@@ -23,9 +23,38 @@ def test_su4_is_special_unitary_and_equals_pennylane(dtype):
     eye = torch.eye(4, dtype=U.dtype)
     assert (U.conj().transpose(-1, -2) @ U - eye).abs().max() < tol
     assert (torch.linalg.det(U) - 1).abs().max() < tol
-    for t, u in zip(theta, U):
-        ref = qml.matrix(qml.SpecialUnitary(t.double().numpy(), wires=[0, 1]))
+    for t, u in zip(theta, U):  # our gate exp(-i theta.P) is PennyLane's SpecialUnitary(-theta)
+        ref = qml.matrix(qml.SpecialUnitary(-t.double().numpy(), wires=[0, 1]))
         assert np.abs(u.numpy() - ref).max() < tol
+
+
+def _released_su4(theta):
+    """The released code's gate (TensorCircuit's ``su4``), rebuilt independently of the package:
+    ``expm(-i sum_k theta_k P_k)`` over the Pauli words IX, IY, IZ, XI, XX, ..., ZZ (TensorCircuit's
+    ``_su4_generators`` order), each word the kron product of its two one-qubit matrices."""
+    from scipy.linalg import expm
+
+    one = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+           "Z": np.array([[1, 0], [0, -1]])}
+    words = [a + b for a in "IXYZ" for b in "IXYZ"][1:]
+    herm = sum(t * np.kron(one[w[0]], one[w[1]]) for t, w in zip(theta, words))
+    return expm(-1j * herm), expm(1j * herm)
+
+
+def test_su4_sign_is_the_released_convention_and_the_old_sign_fails():
+    rng = np.random.default_rng(11)
+    for theta in rng.uniform(0, 2 * math.pi, size=(4, 15)):  # the paper's U(0, 2 pi) draws
+        ours = circuits.su4_matrices(torch.tensor(theta)).numpy()
+        released, old_sign = _released_su4(theta)
+        assert np.abs(ours - released).max() < 1e-12
+        # exp(+i theta.P), the book's former gate, is the adjoint: it must fail the same check
+        assert np.abs(ours - old_sign).max() > 1e-2
+        assert np.abs(ours - released.conj().T).max() > 1e-2
+    # the PennyLane reference circuit queues the same gate (two qubits, one gate, full unitary)
+    theta = torch.tensor(rng.uniform(0, 2 * math.pi, size=(1, 15)))
+    layout = circuits.ladder(2, 1)
+    ref = qml.matrix(lambda t: circuits.pennylane_ops(t, layout), wire_order=[0, 1])(theta)
+    assert np.abs(np.asarray(ref) - _released_su4(theta[0].numpy())[0]).max() < 1e-12
 
 
 def test_su4_rejects_wrong_parameter_count():
