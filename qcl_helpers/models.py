@@ -51,23 +51,42 @@ class QNN(nn.Module):
         return f"{self.layout}, readout={self.readout!r}"
 
 
+MLP_INITS = ("keras", "torch")
+
+
 class MLP(nn.Sequential):
-    """A fully connected ReLU network with layer sizes ``sizes`` (input, hidden..., output).
+    """A fully connected network with layer sizes ``sizes`` (input, hidden..., output).
+
+    ``activation`` follows every hidden layer (default ReLU). ``init`` sets the initial weights:
+
+    * ``"keras"`` (default) -- as a Keras ``Dense`` layer, the released code's MLPs:
+      Glorot-uniform weights, ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``, and zero biases;
+    * ``"torch"`` -- PyTorch's ``nn.Linear`` default, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+      for weights and biases (about half the weight norm of the Keras model for the paper's NW16).
+
+    Draws come from torch's global generator (seed it with ``torch.manual_seed``).
 
     Introduced in: 03 · QNN ansätze
     """
 
-    def __init__(self, sizes, activation=nn.ReLU):
+    def __init__(self, sizes, activation=nn.ReLU, init: str = "keras"):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP sizes must be at least two positive integers, got {sizes}")
+        if init not in MLP_INITS:
+            raise ValueError(f"unknown MLP init {init!r}; choose one of {', '.join(MLP_INITS)}")
         layers = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(nn.Linear(fan_in, fan_out))
+            lin = nn.Linear(fan_in, fan_out)
+            if init == "keras":
+                with torch.no_grad():
+                    nn.init.xavier_uniform_(lin.weight)  # limit sqrt(6 / (fan_in + fan_out))
+                    nn.init.zeros_(lin.bias)
+            layers.append(lin)
             if i < len(sizes) - 2:
                 layers.append(activation())
         super().__init__(*layers)
-        self.sizes = sizes
+        self.sizes, self.init = sizes, init
 
 
 #: The paper's models per experiment: QNN layout, readout, initial range; MLP sizes given a width.
@@ -102,9 +121,11 @@ def paper_qnn(experiment: str, depth: int | None = None, n_qubits: int | None = 
 def paper_mlp(experiment: str, width: int | None = None) -> MLP:
     """The paper's MLP for ``experiment`` with hidden width ``width`` (NW in the figures).
 
+    Keras initialization (Glorot-uniform weights, zero biases), as the released code's models.
+
     Introduced in: 03 · QNN ansätze
     """
     s = _spec(experiment)
     if s["mlp"] is None:
         raise ValueError(f"the {experiment} MLP is built by stable-baselines3 (see the RL chapter)")
-    return MLP(s["mlp"](s["width"] if width is None else width))
+    return MLP(s["mlp"](s["width"] if width is None else width), init="keras")

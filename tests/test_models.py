@@ -118,3 +118,45 @@ def test_qnn_trains_one_step_and_is_seeded():
         metrics.loss(a(x), y).backward()
         opt.step()
     assert metrics.loss(a(x), y).item() < before
+
+
+def _keras_expected_norms(sizes):
+    """sqrt(E ||W||^2) per layer for Glorot-uniform weights: E ||W||^2 = fan_in fan_out limit^2 / 3."""
+    out = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        limit2 = 6.0 / (fan_in + fan_out)
+        out.append(math.sqrt(fan_in * fan_out * limit2 / 3))
+    return out
+
+
+def _mean_layer_norms(init, seeds=40):
+    sq = None
+    wn = []
+    for s in range(seeds):
+        torch.manual_seed(s)
+        m = models.paper_mlp("permuted-mnist") if init == "paper" else models.MLP([784, 16, 10], init=init)
+        norms = torch.stack([lin.weight.detach().norm() for lin in m if isinstance(lin, torch.nn.Linear)])
+        sq = norms**2 if sq is None else sq + norms**2
+        wn.append(metrics.weight_norm(m))
+    return (sq / seeds).sqrt().tolist(), sum(wn) / seeds
+
+
+def test_paper_mlp_has_keras_initial_weight_norm_and_zero_biases():
+    expected = _keras_expected_norms([784, 16, 10])  # about [5.60, 3.51]
+    per_layer, mean_norm = _mean_layer_norms("paper")
+    for got, want in zip(per_layer, expected):
+        assert got == pytest.approx(want, rel=0.03)
+    assert mean_norm == pytest.approx(sum(expected) / 2, rel=0.03)  # what Figure 1e normalizes by
+    torch.manual_seed(0)
+    m = models.paper_mlp("permuted-mnist")
+    assert m.init == "keras"
+    assert all(float(lin.bias.detach().abs().max()) == 0.0 for lin in m if isinstance(lin, torch.nn.Linear))
+    limit = math.sqrt(6 / (784 + 16))
+    w_max = float(m[0].weight.detach().abs().max())
+    assert 0.95 * limit < w_max <= limit
+    # negative control: PyTorch's default init fails the same check (about half the norm)
+    torch_layers, torch_mean = _mean_layer_norms("torch")
+    assert all(abs(got / want - 1) > 0.3 for got, want in zip(torch_layers, expected))
+    assert abs(torch_mean / (sum(expected) / 2) - 1) > 0.3
+    with pytest.raises(ValueError, match="unknown MLP init 'xavier'"):
+        models.MLP([4, 2], init="xavier")
