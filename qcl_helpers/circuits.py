@@ -176,16 +176,47 @@ def n_params(kind: str, n_qubits: int, depth: int) -> int:
     return make_layout(kind, n_qubits, depth).n_params
 
 
-def init_params(layout: Layout, low: float = 0.0, high: float = 2 * math.pi, *,
-                generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
-    """Parameters drawn uniformly from ``[low, high)``, shape ``(n_gates, 15)``.
+#: Distributions of the initial angles: ``("uniform", low, high)`` or ``("normal", mean, std)``.
+INIT_KINDS = ("uniform", "normal")
 
-    The paper uses U(0, 2π) for the image tasks and U(-0.1, 0.1) for the XXZ task.
+
+def init_spec(init) -> tuple:
+    """Check and normalize an initial-angle distribution to ``(kind, a, b)``.
+
+    Accepts ``("uniform", low, high)``, ``("normal", mean, std)`` or a bare pair ``(low, high)``
+    (uniform). The paper's settings: ``("uniform", 0, 2*pi)`` (permuted MNIST, split CIFAR),
+    ``("uniform", -0.1, 0.1)`` (XXZ), ``("normal", 0, 1)`` (Ant: TensorCircuit's ``TorchLayer``
+    without an initializer draws ``torch.randn``).
 
     Introduced in: 03 · QNN ansätze
     """
-    u = torch.rand((layout.n_gates, SU4_PARAMS), generator=generator, dtype=dtype)
-    return low + (high - low) * u
+    if isinstance(init, (tuple, list)) and len(init) == 2 and not isinstance(init[0], str):
+        init = ("uniform", *init)
+    if not (isinstance(init, (tuple, list)) and len(init) == 3 and init[0] in INIT_KINDS):
+        raise ValueError(f"init must be ('uniform', low, high) or ('normal', mean, std), got {init!r}")
+    kind, a, b = init[0], float(init[1]), float(init[2])
+    if kind == "uniform" and not a < b:
+        raise ValueError(f"uniform init needs low < high, got ({a}, {b})")
+    if kind == "normal" and not b > 0:
+        raise ValueError(f"normal init needs a positive standard deviation, got {b}")
+    return (kind, a, b)
+
+
+def init_params(layout: Layout, low: float = 0.0, high: float = 2 * math.pi, *, init=None,
+                generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+    """Initial angles of shape ``(n_gates, 15)``: uniform in ``[low, high)``, or as ``init`` says.
+
+    ``init`` (see :func:`init_spec`), when given, replaces ``low``/``high``:
+    ``("uniform", low, high)`` or ``("normal", mean, std)``. The paper uses U(0, 2π) for the
+    image tasks, U(-0.1, 0.1) for the XXZ task and N(0, 1) for the Ant policy.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    kind, a, b = init_spec((low, high) if init is None else init)
+    shape = (layout.n_gates, SU4_PARAMS)
+    if kind == "normal":
+        return a + b * torch.randn(shape, generator=generator, dtype=dtype)
+    return a + (b - a) * torch.rand(shape, generator=generator, dtype=dtype)
 
 
 def amplitude_encode(x, n_qubits: int, dtype=torch.complex64) -> torch.Tensor:

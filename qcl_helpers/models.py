@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import sim
-from .circuits import Layout, init_params, make_layout
+from .circuits import Layout, init_params, init_spec, make_layout
 from .readouts import BasisLogits, PauliZ, ProbFeatures
 
 
@@ -19,6 +19,8 @@ class QNN(nn.Module):
 
     ``theta`` (shape ``(n_gates, 15)``) are the trainable angles of the SU(4) gates of
     ``layout``; ``readout`` maps probabilities to outputs (see :mod:`qcl_helpers.readouts`).
+    ``init`` is the distribution of the initial angles, ``("uniform", low, high)`` or
+    ``("normal", mean, std)`` (a bare ``(low, high)`` pair means uniform), drawn with ``seed``.
     ``precision="double"`` simulates in complex128 (float64 parameters), ``"single"`` in
     complex64 as the paper's code does. Inputs must already be amplitude-encoded
     (:func:`qcl_helpers.circuits.amplitude_encode`). Moves to CUDA with ``.to("cuda")``.
@@ -26,15 +28,15 @@ class QNN(nn.Module):
     Introduced in: 03 · QNN ansätze
     """
 
-    def __init__(self, layout: Layout, readout, init_range=(0.0, 2 * math.pi), *,
+    def __init__(self, layout: Layout, readout, init=("uniform", 0.0, 2 * math.pi), *,
                  precision: str = "single", seed: int | None = None):
         super().__init__()
         if precision not in ("single", "double"):
             raise ValueError(f"precision must be 'single' or 'double', got {precision!r}")
-        self.layout, self.readout = layout, readout
+        self.layout, self.readout, self.init = layout, readout, init_spec(init)
         dtype = torch.float64 if precision == "double" else torch.float32
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        self.theta = nn.Parameter(init_params(layout, *init_range, generator=gen, dtype=dtype))
+        self.theta = nn.Parameter(init_params(layout, init=self.init, generator=gen, dtype=dtype))
 
     @property
     def n_outputs(self) -> int:
@@ -89,16 +91,18 @@ class MLP(nn.Sequential):
         self.sizes, self.init = sizes, init
 
 
-#: The paper's models per experiment: QNN layout, readout, initial range; MLP sizes given a width.
+#: The paper's models per experiment: QNN layout, readout, initial-angle distribution (released
+#: code: jax U(0, 2 pi) for the images, U(-0.1, 0.1) for XXZ, TorchLayer's torch.randn = N(0, 1) for
+#: Ant); MLP sizes given a width.
 PAPER_MODELS = {
     "permuted-mnist": dict(layout="brickwall", n_qubits=10, depth=4, readout=lambda: BasisLogits(10),
-                           init_range=(0.0, 2 * math.pi), mlp=lambda w: [784, w, 10], width=16),
+                           init=("uniform", 0.0, 2 * math.pi), mlp=lambda w: [784, w, 10], width=16),
     "split-cifar100": dict(layout="brickwall", n_qubits=10, depth=10, readout=lambda: PauliZ(9, pair=True),
-                           init_range=(0.0, 2 * math.pi), mlp=lambda w: [1024, 256, w, 2], width=256),
+                           init=("uniform", 0.0, 2 * math.pi), mlp=lambda w: [1024, 256, w, 2], width=256),
     "xxz": dict(layout="ladder", n_qubits=10, depth=6, readout=lambda: PauliZ(0),
-                init_range=(-0.1, 0.1), mlp=lambda w: [2048, w, w, 1], width=64),
+                init=("uniform", -0.1, 0.1), mlp=lambda w: [2048, w, w, 1], width=64),
     "ant": dict(layout="ring", n_qubits=9, depth=12, readout=lambda: ProbFeatures(5.0),
-                init_range=(0.0, 2 * math.pi), mlp=None, width=None),
+                init=("normal", 0.0, 1.0), mlp=None, width=None),
 }
 
 
@@ -111,11 +115,15 @@ def _spec(experiment: str) -> dict:
 def paper_qnn(experiment: str, depth: int | None = None, n_qubits: int | None = None, **kwargs) -> QNN:
     """The paper's QNN for ``experiment`` (layout, readout, initialisation), optionally at another depth.
 
+    ``kwargs`` go to :class:`QNN` (``precision``, ``seed``, or ``init`` to override the paper's
+    initial-angle distribution).
+
     Introduced in: 03 · QNN ansätze
     """
     s = _spec(experiment)
     layout = make_layout(s["layout"], n_qubits or s["n_qubits"], s["depth"] if depth is None else depth)
-    return QNN(layout, s["readout"](), s["init_range"], **kwargs)
+    kwargs.setdefault("init", s["init"])
+    return QNN(layout, s["readout"](), **kwargs)
 
 
 def paper_mlp(experiment: str, width: int | None = None) -> MLP:

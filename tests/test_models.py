@@ -160,3 +160,34 @@ def test_paper_mlp_has_keras_initial_weight_norm_and_zero_biases():
     assert abs(torch_mean / (sum(expected) / 2) - 1) > 0.3
     with pytest.raises(ValueError, match="unknown MLP init 'xavier'"):
         models.MLP([4, 2], init="xavier")
+
+
+def test_ant_qnn_angles_are_standard_normal_like_torchlayer():
+    """TensorCircuit's TorchLayer without an initializer draws torch.randn: N(0, 1) angles."""
+    q = models.paper_qnn("ant", seed=0)  # 12 ring layers on 9 qubits: 1620 angles
+    th = q.theta.detach().double().reshape(-1)
+    assert q.init == ("normal", 0.0, 1.0) and th.numel() == 1620
+    # standard errors: mean 1/sqrt(1620) = 0.025, std 1/sqrt(2*1620) = 0.018
+    assert abs(float(th.mean())) < 0.1
+    assert abs(float(th.std()) - 1.0) < 0.07
+    assert 0.45 < float((th < 0).double().mean()) < 0.55
+    # negative control: the former U(0, 2 pi) draw fails each of the checks above
+    u = models.paper_qnn("ant", seed=0, init=("uniform", 0.0, 2 * math.pi)).theta.detach().double()
+    assert abs(float(u.mean())) > 1.0 and abs(float(u.std()) - 1.0) > 0.5 and float((u < 0).double().mean()) == 0.0
+    # the other experiments keep the released uniform ranges
+    assert models.paper_qnn("permuted-mnist").init == ("uniform", 0.0, 2 * math.pi)
+    assert models.paper_qnn("xxz").init == ("uniform", -0.1, 0.1)
+
+
+def test_init_spec_and_bad_init():
+    layout = circuits.ladder(3, 2)
+    g = torch.Generator().manual_seed(1)
+    n = circuits.init_params(layout, init=("normal", 2.0, 0.5), generator=g, dtype=torch.float64)
+    assert n.shape == (4, 15)
+    legacy = circuits.init_params(layout, -0.1, 0.1, generator=torch.Generator().manual_seed(1))
+    assert legacy.abs().max() <= 0.1
+    assert circuits.init_spec((0, 1)) == ("uniform", 0.0, 1.0)
+    for bad, msg in [(("gauss", 0, 1), "init must be"), (("uniform", 1, 0), "low < high"),
+                     (("normal", 0, 0), "positive standard deviation"), ((1, 2, 3), "init must be")]:
+        with pytest.raises(ValueError, match=msg):
+            models.QNN(layout, readouts.PauliZ(0), init=bad)
