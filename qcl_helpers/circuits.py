@@ -114,6 +114,31 @@ class Layout:
     def dim(self) -> int:
         return 2**self.n_qubits
 
+    @property
+    def param_groups(self) -> tuple:
+        """The released code's parameter arrays as ``((name, gate_ids), ...)``, gates in array order.
+
+        The paper's code stores the angles of a brickwall in two arrays, ``main_even`` (per
+        layer, the gates on ``(i, i+1 mod n)`` for even ``i``) and ``main_odd`` (the gates on
+        ``(i, i+1)`` for odd ``i``), each of shape ``(depth, gates per sublayer, 15)``; its
+        ladder (XXZ) and ring (Ant) keep one ``(depth, gates per layer, 15)`` array. Norms of
+        "the parameters" in the paper are means over these arrays
+        (:func:`qcl_helpers.metrics.weight_norm`). A brickwall always has both arrays, as in
+        the released code, even when one is empty (two qubits). For an odd number of qubits
+        the released ``main_even`` array has one gate fewer per layer than it applies (JAX
+        clamps the closing gate's index onto the previous gate's angles); here the closing
+        gate has its own angles and counts in ``main_even``.
+
+        Introduced in: 04 · Permuted MNIST
+        """
+        if self.kind == "brickwall" and self.depth > 0 and self.n_gates % self.depth == 0:
+            per_layer = self.n_gates // self.depth
+            n_even = len(range(0, self.n_qubits, 2))
+            even = tuple(d * per_layer + j for d in range(self.depth) for j in range(n_even))
+            odd = tuple(d * per_layer + j for d in range(self.depth) for j in range(n_even, per_layer))
+            return (("main_even", even), ("main_odd", odd))
+        return (("params", tuple(range(self.n_gates))),)
+
     def __str__(self) -> str:
         return (f"{self.kind} layout: {self.n_qubits} qubits, depth {self.depth}, "
                 f"{self.n_gates} SU(4) gates, {self.n_params} parameters")

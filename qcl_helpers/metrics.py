@@ -1,32 +1,61 @@
-"""What the book measures to track plasticity: weight norm, gradient norm, empirical Fisher trace, dead units.
+"""What the book measures to track plasticity: weight norm, gradient norm, empirical Fisher trace,
+dead and dormant units, effective rank and the Fisher spectrum.
 
-Definitions follow the paper's code:
+Definitions follow the paper's released code (``mnist.py``, ``cifar.py``):
 
-* **weight norm** -- mean Frobenius norm over the parameter tensors with two or more axes
-  (the weight matrices of an MLP; the ``(n_gates, 15)`` angle array of a QNN);
-* **gradient norm** -- mean norm of the loss gradient over all parameter tensors, on one batch;
+* **weight norm** -- mean Frobenius norm over the model's parameter arrays: for an MLP the weight
+  matrices only (Keras ``get_weights()`` with ``ndim > 1``, no biases); for a QNN the arrays the
+  released code keeps (a brickwall's ``main_even`` and ``main_odd`` sublayer arrays, one array
+  for a ladder or a ring; :attr:`qcl_helpers.circuits.Layout.param_groups`);
+* **gradient norm** -- the same mean over the gradient of the mean loss on one batch, but for an
+  MLP over *every* trainable tensor, biases included (``model.trainable_variables``);
 * **empirical Fisher trace** -- ``mean_i ||grad_theta log p(y_i | x_i)||^2`` over probe samples
   with their true labels;
 * **dead units** (beyond the paper) -- the fraction of ReLU units that output zero on every
   probe sample.
 
+Beyond the paper, the diagnostics of the continual-learning literature
+(:func:`diagnostics`): the effective rank of each hidden layer's representation (Dohare et al.
+2024), the dormant-unit fraction (Sokar et al. 2023) and the top eigenvalues of the empirical
+Fisher matrix.
+
 Introduced in: 01 · Loss of plasticity
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 
+def _qnn_arrays(model, values: torch.Tensor) -> list:
+    """``values`` (shape of ``model.theta``) split into the released code's parameter arrays."""
+    return [values[list(ids)] for _, ids in model.layout.param_groups]
+
+
+def _mean_norm(tensors) -> float:
+    return float(torch.stack([t.detach().norm() for t in tensors]).mean())
+
+
 def weight_norm(model: nn.Module) -> float:
-    """Mean Frobenius norm of the parameter tensors with ``ndim >= 2``.
+    """Mean Frobenius norm of the model's parameter arrays, as the paper's code measures it.
+
+    QNN: the mean over the released code's arrays of the angles (for a brickwall, the norms of
+    the even-sublayer and the odd-sublayer arrays, averaged; for a ladder or a ring, the norm
+    of all angles). Any other model: the mean over its parameter tensors with two or more
+    axes (an MLP's weight matrices; biases do not count).
 
     Introduced in: 01 · Loss of plasticity
     """
-    norms = [p.detach().norm() for p in model.parameters() if p.ndim >= 2]
+    from .models import QNN
+
+    if isinstance(model, QNN):
+        return _mean_norm(_qnn_arrays(model, model.theta.detach()))
+    norms = [p.detach() for p in model.parameters() if p.ndim >= 2]
     if not norms:
         raise ValueError("model has no weight matrices (parameters with two or more axes)")
-    return float(torch.stack(norms).mean())
+    return _mean_norm(norms)
 
 
 def log_likelihood(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -50,15 +79,22 @@ def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mean norm over all parameter tensors of the gradient of the mean loss on ``(x, y)``.
+    """Mean norm of the gradient of the mean loss on ``(x, y)``, as the paper's code measures it.
 
-    Leaves ``model``'s ``.grad`` fields untouched.
+    QNN: the mean over the released parameter arrays (see :func:`weight_norm`) of the norms of
+    the gradient's parts. Any other model: the mean over *all* trainable tensors, biases
+    included. The released code uses the first 128 training samples of the task for the QNN
+    and 128 random ones for the MLP. Leaves ``model``'s ``.grad`` fields untouched.
 
     Introduced in: 01 · Loss of plasticity
     """
+    from .models import QNN
+
+    if isinstance(model, QNN):
+        (g,) = torch.autograd.grad(loss(model(x), y), model.theta)
+        return _mean_norm(_qnn_arrays(model, g))
     params = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss(model(x), y), params)
-    return float(torch.stack([g.norm() for g in grads]).mean())
+    return _mean_norm(torch.autograd.grad(loss(model(x), y), params))
 
 
 def fisher_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
