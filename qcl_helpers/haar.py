@@ -4,7 +4,7 @@ The chapter proves a uniform bound on the gradients of a QNN built from SU(4) bl
 computes the *typical* size of those gradients when the circuit around a gate is Haar random
 (a unitary 2-design). This module holds
 
-* the effective generators ``Omega_k(theta)`` of an SU(4) gate, ``d/dtheta_k U = i Omega_k U``,
+* the effective generators ``Omega_k(theta)`` of an SU(4) gate, ``d/dtheta_k U = -i Omega_k U``,
   and the closed form of ``sum_k tr(Omega_k^2)`` from the eigenvalues of ``H(theta)``;
 * the second-moment (Weingarten) formula for ``E tr(U A U^dag B U C U^dag D)``;
 * the closed form of the Haar variance of a QNN gradient and its Monte Carlo estimates, with
@@ -45,24 +45,28 @@ def su4_hamiltonian(theta) -> np.ndarray:
 
 
 def effective_generators(theta) -> np.ndarray:
-    """The 15 effective generators ``Omega_k = int_0^1 e^{isH} P_k e^{-isH} ds``, shape ``(15, 4, 4)``.
+    """The 15 effective generators ``Omega_k = int_0^1 e^{-isH} P_k e^{isH} ds``, shape ``(15, 4, 4)``.
 
-    They satisfy ``dU/dtheta_k = i Omega_k U`` for ``U = exp(iH(theta))``; each is Hermitian,
+    They satisfy ``dU/dtheta_k = -i Omega_k U`` for the book's gate ``U = exp(-iH(theta))``
+    (:func:`qcl_helpers.circuits.su4_matrices`, the released code's sign); each is Hermitian,
     traceless, with operator norm at most ``||P_k|| = 1``. Computed in the eigenbasis of ``H``:
-    ``(Omega_k)_{jl} = (P_k)_{jl} (e^{i(l_j - l_l)} - 1) / (i (l_j - l_l))``.
+    ``(Omega_k)_{jl} = (P_k)_{jl} (e^{-i(l_j - l_l)} - 1) / (-i (l_j - l_l))``.
 
     Introduced in: 08 · Fisher information and Haar integration
     """
     lam, vec = np.linalg.eigh(su4_hamiltonian(theta))
     delta = lam[:, None] - lam[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        phi = np.where(np.abs(delta) < 1e-12, 1.0, (np.exp(1j * delta) - 1) / (1j * delta))
+        phi = np.where(np.abs(delta) < 1e-12, 1.0, (np.exp(-1j * delta) - 1) / (-1j * delta))
     p_eig = np.einsum("ai,kab,bj->kij", vec.conj(), circuits.pauli_generators(), vec)
     return np.einsum("ai,kij,bj->kab", vec, p_eig * phi, vec.conj())
 
 
 def generator_weight(theta) -> np.ndarray:
     """``S(theta) = sum_k tr(Omega_k^2) = 4 sum_{j,l} sinc^2((l_j - l_l)/2) - 4`` (4x4 traces).
+
+    The same for either sign of the exponent (it depends on the gaps of ``H`` only through
+    ``sinc^2``, an even function).
 
     ``theta`` has shape ``(15,)`` or ``(..., 15)``; ``l_j`` are the eigenvalues of ``H(theta)``
     and ``sinc(x) = sin(x)/x``. It equals 60 at ``theta = 0`` and tends to 12 when all gaps of
@@ -342,6 +346,136 @@ def fisher_at_random_points(model, x: torch.Tensor, y: torch.Tensor, points: int
         with torch.no_grad():
             model.theta.copy_(saved)
     return np.asarray(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks that can fail: a closed form against a plausible wrong alternative
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FormulaCheck:
+    """A measured value compared with a closed form *and* with a plausible wrong alternative.
+
+    ``scale`` is the unit of the comparison (a standard error, or ``|truth|`` for a relative
+    tolerance); a formula is accepted when ``|measured - value| / scale < tol``. The check is
+    informative only when the true formula is accepted **and** the wrong one rejected at the
+    same tolerance: :meth:`verify` raises ``AssertionError`` otherwise (naming which failed).
+
+    Introduced in: 08 · Fisher information and Haar integration
+    """
+
+    name: str
+    measured: float
+    scale: float
+    truth: float
+    wrong: float
+    wrong_name: str
+    tol: float
+
+    def deviation(self, value: float) -> float:
+        """``|measured - value| / scale``."""
+        return abs(self.measured - value) / self.scale
+
+    @property
+    def accepts_truth(self) -> bool:
+        return self.deviation(self.truth) < self.tol
+
+    @property
+    def rejects_wrong(self) -> bool:
+        return self.deviation(self.wrong) >= self.tol
+
+    def line(self) -> str:
+        """One printable line: both deviations against the tolerance."""
+        return (f"{self.name}: closed form off by {self.deviation(self.truth):.2f}, "
+                f"{self.wrong_name} off by {self.deviation(self.wrong):.2f} (tolerance {self.tol:g})")
+
+    def verify(self) -> "FormulaCheck":
+        """Raise ``AssertionError`` unless the truth passes and the wrong alternative fails."""
+        if not self.accepts_truth:
+            raise AssertionError(f"{self.line()}: the closed form fails the check")
+        if not self.rejects_wrong:
+            raise AssertionError(f"{self.line()}: the check cannot tell the closed form from "
+                                 f"{self.wrong_name}; it would pass a wrong formula")
+        return self
+
+
+def mc_check(name: str, sample: "GradientSample", wrong: np.ndarray | float, wrong_name: str,
+             tol: float = 4.5, design_error: float = 0.0) -> FormulaCheck:
+    """:class:`FormulaCheck` of a Monte Carlo :class:`GradientSample` against its closed form.
+
+    The unit is the standard error, widened by ``design_error`` times the prediction (the
+    allowance for a circuit that is only an approximate 2-design): the tolerance
+    ``tol * se + design_error * prediction`` becomes ``tol`` units. ``wrong`` is the wrong
+    formula's per-sample prediction (or its mean).
+
+    Introduced in: 08 · Fisher information and Haar integration
+    """
+    scale = sample.stderr + design_error * sample.prediction / tol
+    return FormulaCheck(name, sample.mean, scale, sample.prediction, float(np.mean(wrong)),
+                        wrong_name, tol)
+
+
+def gradient_variance_cubed_denominator(n_qubits: int, theta_gate) -> np.ndarray:
+    """A plausible *wrong* closed form: :func:`gradient_variance` with ``d^3`` in place of
+    ``(d+1)(d^2-1)`` (the large-``d`` shortcut). Differs by a relative ``~1/d``, so it can be
+    told apart only with enough samples at small ``n``; used as a negative control.
+
+    Introduced in: 08 · Fisher information and Haar integration
+    """
+    d = 2**int(n_qubits)
+    return gradient_variance(n_qubits, theta_gate) * (d + 1) * (d * d - 1) / d**3
+
+
+def gradient_variance_angle_blind(n_qubits: int, theta_gate) -> np.ndarray:
+    """A plausible *wrong* closed form: :func:`gradient_variance` as if the gate's angles did
+    not matter (``S = 60``, its value at ``theta_g = 0``, for every sample); the negative
+    control for the ``S(theta_g)`` dependence.
+
+    Introduced in: 08 · Fisher information and Haar integration
+    """
+    theta = np.asarray(theta_gate, dtype=float)
+    return gradient_variance(n_qubits, np.zeros_like(theta))
+
+
+def haar_state_z_moments(n_qubits: int) -> tuple[float, float]:
+    """``(E <Z_0>^2, Var <Z_0>^2)`` for a Haar-random ``n``-qubit state: ``1/(d+1)`` and
+    ``3/((d+1)(d+3)) - 1/(d+1)^2`` (from ``E <Z>^4 = 3/((d+1)(d+3))``, the fourth-moment
+    formula with the 3 double transpositions and 6 four-cycles of S_4 for a traceless
+    ``Z`` with ``Z^2 = 1``).
+
+    Introduced in: 03 · QNN ansätze
+    """
+    d = 2**int(n_qubits)
+    mean = 1.0 / (d + 1)
+    return mean, 3.0 / ((d + 1) * (d + 3)) - mean**2
+
+
+def check_state_z_variance(estimate: float, n_qubits: int, samples: int,
+                           tol: float = 3.0) -> bool:
+    """Exercise self-check: is ``estimate`` (from ``samples`` Haar-random states) within ``tol``
+    standard errors of ``Var <Z_0> = 1/(2^n + 1)``, with enough samples to rule out the plausible
+    wrong answer ``1/2^n`` (the two must be at least ``2 tol`` standard errors apart, so that no
+    estimate can pass for both)? Prints a verdict and returns ``True`` or ``False``.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    mean, var = haar_state_z_moments(n_qubits)
+    wrong = 2.0**-int(n_qubits)
+    se = math.sqrt(var / int(samples))
+    resolution = (wrong - mean) / se  # how many standard errors separate the two answers
+    if abs(float(estimate) - mean) >= tol * se:
+        print(f"not yet: {float(estimate):.6g} is {abs(float(estimate) - mean) / se:.1f} standard "
+              f"errors from the Haar value (se = {se:.2g} for {samples:,} samples). Hint: "
+              "normalize each state, then take the variance of <Z_0> over the states.")
+        return False
+    if resolution < 2 * tol:
+        needed = math.ceil(samples * (2 * tol / resolution) ** 2)
+        print(f"consistent with 1/(2^n+1) = {mean:.6g}, but {samples:,} samples cannot tell it from "
+              f"1/2^n = {wrong:.6g}: it takes about {needed:,} samples.")
+        return False
+    print(f"correct: {float(estimate):.6g} agrees with 1/(2^n+1) = {mean:.6g}; with {samples:,} "
+          f"samples 1/2^n = {wrong:.6g} lies {resolution:.1f} standard errors away.")
+    return True
 
 
 # --------------------------------------------------------------------------------------------

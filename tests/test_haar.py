@@ -20,7 +20,7 @@ def test_effective_generators_are_the_derivative():
         tm[k] -= eps
         du = (circuits.su4_matrices(torch.tensor(tp)).numpy()
               - circuits.su4_matrices(torch.tensor(tm)).numpy()) / (2 * eps)
-        assert np.abs(du - 1j * omega[k] @ u).max() < 1e-8
+        assert np.abs(du - (-1j) * omega[k] @ u).max() < 1e-8  # dU = -i Omega U
         assert np.abs(omega[k] - omega[k].conj().T).max() < 1e-12  # Hermitian
         assert abs(np.trace(omega[k])) < 1e-12  # traceless
         assert np.linalg.norm(omega[k], 2) <= 1 + 1e-12  # ||Omega_k|| <= ||P_k||
@@ -114,3 +114,60 @@ def test_batched_z_expectation_matches_the_book_simulator():
     for s in range(3):
         ref = sim.outputs(psi0, theta[s], layout, readouts.PauliZ(0)).reshape(())
         assert float(z[s]) == pytest.approx(float(ref), abs=1e-10)
+
+
+def test_effective_generators_follow_the_gate_sign():
+    # the book's gate is exp(-iH): dU = -i Omega U; the other sign (+i Omega U) must fail
+    theta = np.random.default_rng(7).normal(size=15)
+    omega = haar.effective_generators(theta)
+    u = circuits.su4_matrices(torch.tensor(theta)).numpy()
+    tp = theta.copy()
+    tp[2] += 1e-6
+    tm = theta.copy()
+    tm[2] -= 1e-6
+    du = (circuits.su4_matrices(torch.tensor(tp)).numpy()
+          - circuits.su4_matrices(torch.tensor(tm)).numpy()) / 2e-6
+    assert np.abs(du - (-1j) * omega[2] @ u).max() < 1e-8
+    assert np.abs(du - 1j * omega[2] @ u).max() > 1e-2
+
+
+def test_formula_check_accepts_truth_and_rejects_wrong():
+    ok = haar.FormulaCheck("x", measured=1.02, scale=0.01, truth=1.0, wrong=1.2,
+                           wrong_name="w", tol=4.5)
+    assert ok.accepts_truth and ok.rejects_wrong and ok.verify() is ok
+    blind = haar.FormulaCheck("x", 1.02, 0.1, 1.0, 1.2, "w", 4.5)  # too noisy to tell them apart
+    with pytest.raises(AssertionError, match="cannot tell"):
+        blind.verify()
+    off = haar.FormulaCheck("x", 1.2, 0.01, 1.0, 1.2, "w", 4.5)  # measures the wrong formula
+    with pytest.raises(AssertionError, match="closed form fails"):
+        off.verify()
+
+
+def test_mc_check_rejects_the_angle_blind_formula():
+    r = haar.haar_gradient_mc(2, 2000, seed=3)
+    theta = haar.random_gate_params(2000, 3.0, 3 + 2)  # the parameters haar_gradient_mc drew
+    assert np.allclose(r.predicted, haar.gradient_variance(2, theta))
+    check = haar.mc_check("n=2", r, haar.gradient_variance_angle_blind(2, theta), "S = 60")
+    check.verify()
+    # the d^3 shortcut differs by ~1/d: at n = 2 (d = 4) it is off by a third
+    assert haar.gradient_variance_cubed_denominator(2, np.zeros(15)) == pytest.approx(6.4 * 75 / 64)
+
+
+def test_haar_state_z_moments_against_sampling():
+    mean, var = haar.haar_state_z_moments(3)
+    assert mean == pytest.approx(1 / 9) and var == pytest.approx(3 / (9 * 11) - 1 / 81)
+    psi = torch.randn(200_000, 8, dtype=torch.complex128, generator=torch.Generator().manual_seed(0))
+    psi = psi / torch.linalg.vector_norm(psi, dim=1, keepdim=True)
+    z2 = readouts.PauliZ(0)(psi.abs() ** 2).reshape(-1) ** 2
+    assert float(z2.mean()) == pytest.approx(mean, rel=0.01)
+    assert float(z2.var()) == pytest.approx(var, rel=0.03)
+
+
+def test_check_state_z_variance(capsys):
+    n, samples = 6, 400_000
+    mean, var = haar.haar_state_z_moments(n)
+    se = math.sqrt(var / samples)
+    assert haar.check_state_z_variance(mean + se, n, samples)
+    assert not haar.check_state_z_variance(1 / 2**n, n, samples)  # the wrong formula fails
+    assert not haar.check_state_z_variance(mean, n, 20_000)  # too few samples to tell them apart
+    assert "281," in capsys.readouterr().out
