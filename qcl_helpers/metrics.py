@@ -23,8 +23,6 @@ Introduced in: 01 · Loss of plasticity
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -115,6 +113,19 @@ def per_sample_sq_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
     Introduced in: 01 · Loss of plasticity
     """
+    return loglik_grads(model, x, y).pow(2).sum(1)
+
+
+def loglik_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample gradients ``grad_theta log p(y_i | x_i)``, flattened: shape ``(n, n_params)``.
+
+    QNNs use the adjoint per-sample gradients of :func:`qcl_helpers.sim.per_sample_grads` (one
+    forward and one backward sweep for the whole probe set); other models use ``torch.func``
+    (vmap of per-sample gradients), with a loop over samples as the fallback. Parameters are
+    flattened in ``model.parameters()`` order.
+
+    Introduced in: 05 · Split CIFAR-100
+    """
     from .models import QNN
 
     if isinstance(model, QNN) and model.theta.requires_grad:
@@ -123,7 +134,7 @@ def per_sample_sq_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor)
         y = torch.as_tensor(y, device=x.device)
         g = per_sample_grads(x, model.theta.detach(), model.layout, model.readout,
                              lambda out: log_likelihood(out, y[: out.shape[0]]))
-        return g.reshape(g.shape[0], -1).pow(2).sum(1)
+        return g.reshape(g.shape[0], -1)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -133,15 +144,35 @@ def per_sample_sq_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
     try:
         grads = torch.func.vmap(torch.func.grad(loglik), in_dims=(None, 0, 0))(params, x, y)
-        return sum(grads[n].reshape(len(x), -1).pow(2).sum(1) for n in names)
+        return torch.cat([grads[n].reshape(len(x), -1) for n in names], dim=1)
     except Exception:  # some ops have no batching rule: loop over samples instead
         plist = [p for p in model.parameters() if p.requires_grad]
         out = []
         for xi, yi in zip(x, y):
             ll = log_likelihood(model(xi.unsqueeze(0)), yi.unsqueeze(0)).sum()
-            g = torch.autograd.grad(ll, plist)
-            out.append(sum(gi.pow(2).sum() for gi in g))
+            out.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(ll, plist)]))
         return torch.stack(out).detach()
+
+
+def fisher_top_eigenvalues(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int = 5) -> list:
+    """The ``k`` largest eigenvalues of the empirical Fisher matrix on the probe set ``(x, y)``.
+
+    ``F = (1/N) sum_i g_i g_i^T`` with ``g_i = grad_theta log p(y_i | x_i)``
+    (:func:`loglik_grads`, true labels, as :func:`fisher_trace`; ``Tr F`` is the sum of all
+    eigenvalues). ``F`` has rank at most ``N``; its non-zero eigenvalues are those of the
+    ``N x N`` Gram matrix ``G G^T / N`` (rows of ``G`` are the ``g_i``), which is what is
+    diagonalized when ``N`` is smaller than the number of parameters. Returned in descending
+    order, as a list of at most ``min(k, N, n_params)`` floats (double precision).
+
+    Introduced in: 05 · Split CIFAR-100
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    g = loglik_grads(model, x, y).detach().to(torch.float64)
+    n, p = g.shape
+    gram = (g @ g.T) / n if n <= p else (g.T @ g) / n
+    ev = torch.linalg.eigvalsh(gram).flip(0).clamp_min(0.0)
+    return [float(v) for v in ev[: min(k, n, p)]]
 
 
 def dead_unit_fraction(model: nn.Module, x: torch.Tensor) -> float:
@@ -183,3 +214,105 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
                 pred = out.argmax(-1)
             correct += int((pred == y[i:i + batch_size].reshape(-1).long()).sum())
     return correct / max(len(x), 1)
+
+
+# --------------------------------------------------------------------------------------
+# Representation diagnostics of the continual-learning literature
+# --------------------------------------------------------------------------------------
+
+def hidden_representations(model: nn.Module, x: torch.Tensor) -> list:
+    """Post-activation outputs of each hidden layer of an MLP on inputs ``x``.
+
+    A list with one ``(n, width)`` tensor per hidden layer (the output of each activation
+    module of the :class:`~qcl_helpers.models.MLP`; the output layer is not included), computed
+    without gradients.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError("hidden_representations needs an MLP (an nn.Sequential of Linear and "
+                         f"activation layers), got {type(model).__name__}")
+    reps = []
+    h = x
+    with torch.no_grad():
+        for module in model:
+            h = module(h)
+            if not isinstance(module, nn.Linear):
+                reps.append(h.reshape(h.shape[0], -1))
+    return reps
+
+
+def effective_rank(features) -> float:
+    """Effective rank of a ``(samples, units)`` matrix (Dohare et al. 2024; Roy & Vetterli 2007).
+
+    ``exp(H(p))`` with ``p_k = s_k / sum_j s_j`` the singular values normalized to sum 1 and
+    ``H(p) = -sum_k p_k log p_k`` (``0 log 0 = 0``). It lies between 1 (rank one) and the
+    rank, and equals the rank when all non-zero singular values are equal. An all-zero matrix
+    (a layer of dead units) has effective rank 0.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    m = torch.as_tensor(features).detach().to(torch.float64)
+    if m.ndim != 2:
+        raise ValueError(f"effective_rank expects a 2-D (samples, units) matrix, got shape {tuple(m.shape)}")
+    s = torch.linalg.svdvals(m)
+    total = s.sum()
+    if not total > 0:
+        return 0.0
+    p = s / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def _dormant_counts(reps, tau: float):
+    dormant, total = 0, 0
+    for h in reps:
+        score = h.abs().mean(0)  # E_x |h_i(x)| per unit
+        layer_mean = score.mean()
+        score = score / layer_mean if layer_mean > 0 else torch.zeros_like(score)
+        dormant += int((score <= tau).sum())
+        total += score.numel()
+    return dormant, total
+
+
+def dormant_fraction(model: nn.Module, x: torch.Tensor, tau: float = 0.01) -> float:
+    """Fraction of tau-dormant hidden units of an MLP on inputs ``x`` (Sokar et al. 2023).
+
+    Unit ``i`` of a hidden layer is dormant when ``E_x|h_i(x)|`` divided by that layer's mean
+    over units of the same quantity is at most ``tau`` (a layer whose units are all silent
+    counts as dormant). The fraction is over all hidden units of all layers.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    if not tau >= 0:
+        raise ValueError(f"tau must be a non-negative number, got {tau!r}")
+    dormant, total = _dormant_counts(hidden_representations(model, x), tau)
+    if total == 0:
+        raise ValueError("the model has no hidden layers, so no units can be dormant")
+    return dormant / total
+
+
+def diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: int = 5, tau: float = 0.01,
+                fisher: bool | None = None) -> dict:
+    """The continual-learning diagnostics of one model on a probe set, as JSON-ready values.
+
+    MLPs: ``effective_rank`` (list, one per hidden layer, :func:`effective_rank` of
+    :func:`hidden_representations`) and ``dormant_fraction`` (:func:`dormant_fraction`, ``tau``).
+    QNNs: ``fisher_top_eigenvalues`` (list of ``k``, :func:`fisher_top_eigenvalues` on ``(x, y)``
+    with the true labels). ``fisher=True`` adds the Fisher spectrum for MLPs too, ``False``
+    leaves it out for QNNs. ``x`` are the model's inputs (encoded states for a QNN).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    from .models import QNN
+
+    is_qnn = isinstance(model, QNN)
+    out = {}
+    if not is_qnn:
+        reps = hidden_representations(model, x)
+        out["effective_rank"] = [effective_rank(h) for h in reps]
+        dormant, total = _dormant_counts(reps, tau)
+        out["dormant_fraction"] = dormant / total if total else None
+    if fisher or (fisher is None and is_qnn):
+        out["fisher_top_eigenvalues"] = fisher_top_eigenvalues(model, x, y, k=k)
+    return out
