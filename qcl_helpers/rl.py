@@ -106,8 +106,8 @@ class QNNFeatures(_base_extractor()):
     """SB3 features extractor: the paper's RL QNN (ring of SU(4), ``tanh(5 p)`` over ``2**n`` probabilities).
 
     ``depth`` ring layers on ``n_qubits`` qubits (paper: 12 on 9); ``seed`` fixes the initial angles
-    (drawn uniformly in ``[0, 2 pi)``). ``features_dim`` is ``2**n_qubits``. The observation must fit
-    into ``2**n_qubits`` amplitudes.
+    (drawn from the paper's distribution, ``models.PAPER_MODELS["ant"]``). ``features_dim`` is
+    ``2**n_qubits``. The observation must fit into ``2**n_qubits`` amplitudes.
 
     Only the first ``obs_dim`` amplitudes of an encoded observation are non-zero (27 of 512 for Ant),
     so ``U|x> = sum_k x_k U|k>`` needs just the ``obs_dim`` columns ``U|k>`` of the circuit
@@ -144,12 +144,18 @@ class QNNFeatures(_base_extractor()):
         eye = torch.eye(self.obs_dim, self.features_dim, dtype=self._cdtype, device=theta.device)
         return sim.evolve(eye, theta, self.qnn.layout)
 
-    def _cached_columns(self) -> torch.Tensor:
+    @staticmethod
+    def _parts(rows: torch.Tensor) -> tuple:
+        # (2**n, obs_dim) real and imaginary parts, contiguous: fast GEMM operands (and gradients)
+        cols = rows.transpose(0, 1)
+        return cols.real.contiguous(), cols.imag.contiguous()
+
+    def _cached_columns(self) -> tuple:
         theta = self.qnn.theta
         key = (theta.data_ptr(), theta._version, theta.device, theta.dtype)
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
-                self._cache = (key, self.columns().contiguous())
+                self._cache = (key, self._parts(self.columns()))
         return self._cache[1]
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
@@ -158,13 +164,13 @@ class QNNFeatures(_base_extractor()):
         grad = torch.is_grad_enabled()
         if grad and x.shape[0] < self.obs_dim:  # fewer rows than columns: simulate the batch itself
             return self.qnn(encode_observations(x, self.n_qubits, self._cdtype)).to(observations.dtype)
-        cols = self.columns() if grad else self._cached_columns()
-        x = x.to(cols.real.dtype)
+        re_t, im_t = self._parts(self.columns()) if grad else self._cached_columns()
+        x = x.to(re_t.dtype)
         norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
         zero = norm == 0  # encoded as |0...0>, as encode_observations does
         x = torch.where(zero, (torch.arange(x.shape[1], device=x.device) == 0).to(x.dtype), x)
         x = x / torch.where(zero, torch.ones_like(norm), norm)
-        re, im = x @ cols.real, x @ cols.imag  # <j|U|x> = sum_k x_k <j|U|k>
+        re, im = x @ re_t.T, x @ im_t.T  # <j|U|x> = sum_k x_k <j|U|k>
         return self.qnn.readout(re * re + im * im).to(observations.dtype)
 
 
