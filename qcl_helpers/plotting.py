@@ -9,6 +9,92 @@ import numpy as np
 #: Colormaps per model family: QNN depths in blues, MLP widths in oranges/reds.
 FAMILY_CMAPS = {"qnn": "Blues", "mlp": "Oranges"}
 
+#: Font sizes (points) legible in the book's ~700 px column for figures up to ~7.5 in wide.
+BOOK_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9.5,
+    "figure.titlesize": 12,
+    "figure.figsize": (7.0, 4.0),
+}
+#: Width (inches) the figures of this module are made for: the book's column at 100 dpi.
+COLUMN_WIDTH = 7.2
+
+
+def book_style() -> None:
+    """Set matplotlib's fonts and default figure size for the book's ~700 px column.
+
+    The chapters' setup cell calls it once; figures wider than the column are scaled down by
+    the browser and their text with them, so figures are sized for the column instead.
+
+    Introduced in: 01 · Loss of plasticity
+    """
+    import matplotlib
+
+    matplotlib.rcParams.update(BOOK_STYLE)
+
+
+def rendered_font_px(fig, column_px: int = 700) -> float:
+    """Height in screen pixels of the smallest visible text of ``fig`` once the book shows it
+    in a ``column_px``-wide column (figures wider than the column are scaled down).
+
+    Introduced in: 03 · QNN ansätze
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    width_px = fig.get_size_inches()[0] * fig.dpi
+    scale = min(1.0, column_px / width_px)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_alpha() != 0]
+    if not sizes:
+        raise ValueError("the figure has no visible text to measure")
+    return min(sizes) * fig.dpi / 72 * scale
+
+
+def choose_window(n_points: int, preferred: int) -> int:
+    """The moving-average window for a run of ``n_points`` values.
+
+    ``preferred`` (the profile's or the paper's window) is used unless the run is long, where
+    the window grows to a twentieth of the run (about twenty independent windows), or short,
+    where it shrinks to a fifth (so at least five windows remain). Never below 1.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    n, preferred = int(n_points), int(preferred)
+    if n < 1 or preferred < 1:
+        raise ValueError(f"choose_window needs n_points >= 1 and preferred >= 1, got {n_points!r}, "
+                         f"{preferred!r}")
+    return max(1, min(max(preferred, n // 20), n // 5))
+
+
+def has_curve(n_points: int, window: int) -> bool:
+    """True when ``n_points`` values make a moving-average curve (at least two averaged points).
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    return int(n_points) > int(window) >= 1
+
+
+def too_little_data(ax, n_points: int, window: int, what: str = "points") -> None:
+    """Say in words, inside ``ax``, that ``n_points`` are too few for a ``window``-point curve.
+
+    Drawn once per axes, whatever the number of runs that lack data.
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    if getattr(ax, "_qcl_too_little", False):
+        return
+    ax._qcl_too_little = True
+    ax.text(0.5, 0.5, f"Too little data for a curve: {n_points} {what}, and a {window}-point "
+            f"moving average needs at least {window + 1}.\nA larger profile "
+            "(QCL_PROFILE=quick or paper) draws the trend.",
+            transform=ax.transAxes, ha="center", va="center", wrap=True, fontsize=11,
+            bbox={"boxstyle": "round", "facecolor": "0.95", "edgecolor": "0.6"})
+
 
 def moving_average(y, window: int):
     """Trailing moving average and standard deviation of ``y`` over ``window`` points.
@@ -48,24 +134,87 @@ def family_colors(values, family: str):
 def plot_band(ax, y, window: int, *, x=None, label=None, color=None, alpha: float = 0.25):
     """Draw the moving average of ``y`` with a shaded ±std band on ``ax``; returns the line.
 
-    ``x`` (default ``0..len(y)-1``) gives the horizontal positions of the raw values.
+    ``x`` (default ``0..len(y)-1``) gives the horizontal positions of the raw values. When
+    ``y`` is too short for a curve (see :func:`has_curve`), nothing is plotted: the axes say
+    so in words (:func:`too_little_data`) and the return value is ``None``.
 
     Introduced in: 03 · QNN ansätze
     """
+    y = np.asarray(y, dtype=float).reshape(-1)
+    if not has_curve(y.size, window):
+        too_little_data(ax, y.size, window)
+        return None
     idx, mean, std = moving_average(y, window)
-    xs = np.arange(len(np.asarray(y).reshape(-1))) if x is None else np.asarray(x)
+    xs = np.arange(y.size) if x is None else np.asarray(x)
     (line,) = ax.plot(xs[idx], mean, label=label, color=color, lw=1.8)
     ax.fill_between(xs[idx], mean - std, mean + std, color=line.get_color(), alpha=alpha, lw=0)
     return line
 
 
-def caption(fig, *, data: str, profile: str, scale: str) -> None:
-    """Write the provenance line every figure carries: which data, which profile, what scale.
+def caption_text(*, data: str, profile: str, scale: str) -> str:
+    """The provenance line of a figure: which data, which profile, what scale.
 
     Introduced in: 03 · QNN ansätze
     """
-    fig.text(0.01, 0.005, f"Data: {data} · profile: {profile} · scale: {scale}",
-             fontsize=8, color="0.35", ha="left", va="bottom")
+    return f"Data: {data} · profile: {profile} · scale: {scale}"
+
+
+def caption(fig, *, data: str, profile: str, scale: str):
+    """Attach the provenance line every figure carries (data, profile, scale); returns ``fig``.
+
+    In a notebook the figure is then shown as an image with the line as a real text caption
+    under it (HTML ``<figcaption>``, body-text size at any figure width). Saved outside a
+    notebook (``fig.savefig(..., bbox_inches="tight")``) the line is drawn under the axes at
+    a size legible at the book's column width.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    text = caption_text(data=data, profile=profile, scale=scale)
+    fig._qcl_caption = text
+    if not _register_html_caption():
+        width_in = fig.get_size_inches()[0]
+        size = 10.5 * max(1.0, width_in / COLUMN_WIDTH)  # ~10.5 pt once scaled to the column
+        fig.text(0.01, -0.01, text, fontsize=size, color="0.25", ha="left", va="top", wrap=True)
+    return fig
+
+
+def figure_html(fig) -> str | None:
+    """HTML for a captioned figure: the PNG, then its caption as text (``None`` without one).
+
+    IPython calls it to display figures (registered by :func:`caption`).
+
+    Introduced in: 03 · QNN ansätze
+    """
+    import base64
+    import html
+    import io
+
+    text = getattr(fig, "_qcl_caption", None)
+    if not text:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure class="qcl-figure" style="margin:0">'
+            f'<img src="data:image/png;base64,{data}" alt="{html.escape(text)}" '
+            f'style="max-width:100%;height:auto"/>'
+            f'<figcaption class="qcl-caption" style="font-size:0.9em;color:#444;margin-top:0.3em">'
+            f"{html.escape(text)}</figcaption></figure>")
+
+
+def _register_html_caption() -> bool:
+    """Make IPython show captioned figures through :func:`figure_html`; False outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    if ip is None:
+        return False
+    from matplotlib.figure import Figure
+
+    ip.display_formatter.formatters["text/html"].for_type(Figure, figure_html)
+    return True
 
 
 # ---- figures of continual runs (run objects from qcl_helpers.results) -------------------------
@@ -118,24 +267,33 @@ def plot_runs(ax, runs, key: str, window: int, *, relative: bool = False, n_ref:
             continue
         if relative:
             y = relative_to_start(y, n_ref)
-        line = plot_band(ax, y, window, x=np.arange(1, len(y) + 1), label=r.label, color=colors[r.label])
-        if r.config.get("fair") or r.config.get("l2") or r.config.get("shrink_perturb"):
+        line = plot_band(ax, y, window, x=np.arange(1, len(y) + 1), label=r.label,
+                         color=colors[r.label])
+        if line is not None and (r.config.get("fair") or r.config.get("l2")
+                                 or r.config.get("shrink_perturb")):
             line.set_linestyle("--")
     ax.set_xlabel("task")
     ax.set_ylabel(ylabel or key.replace("_", " "))
 
 
+def _legend(ax, **kw) -> None:
+    """A legend when the axes have labelled curves (none when they say there is too little data)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _finish(fig, runs, window, scale=None, source=""):
     first = _runs_list(runs)[0]
     plotting_scale = scale or first.scale
-    caption(fig, data=first.data_label, profile=first.config["profile"],
-            scale=f"{plotting_scale}{source}; {window}-task moving average, ±std band")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout()
+    return caption(fig, data=first.data_label, profile=first.config["profile"],
+                   scale=f"{plotting_scale}{source}; {window}-task moving average, ±std band")
 
 
 def figure1(runs, window: int, title: str):
     """The paper's Figure 1 b-e for a set of permuted-MNIST runs: accuracy per task, accuracy drop
-    against initial accuracy, relative gradient norm and relative weight norm.
+    against initial accuracy, relative gradient norm and relative weight norm. Returns the
+    figure (sized for the book's column, captioned).
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -145,28 +303,31 @@ def figure1(runs, window: int, title: str):
 
     runs = _runs_list(runs)
     colors = run_colors(runs)
-    fig, ax = plt.subplots(2, 2, figsize=(11, 7.6))
-    plot_runs(ax[0, 0], runs, "test_accuracy", window, ylabel="test accuracy on the new task")
+    fig, ax = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 6.8))
+    plot_runs(ax[0, 0], runs, "test_accuracy", window, ylabel="test accuracy, new task")
     ax[0, 0].set_title("(b) accuracy on each new task")
-    ax[0, 0].legend(fontsize=8)
+    _legend(ax[0, 0])
     for r in runs:
         initial, drop = accuracy_drop(r["test_accuracy"], window)
         ax[0, 1].scatter(initial, drop, color=colors[r.label], s=60, edgecolor="k")
-        ax[0, 1].annotate(r.label, (initial, drop), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        ax[0, 1].annotate(r.label, (initial, drop), fontsize=9, xytext=(4, 4),
+                          textcoords="offset points")
     ax[0, 1].axhline(0, color="0.6", lw=0.8)
-    ax[0, 1].set(xlabel=f"initial accuracy (mean of the first {window} tasks)",
-                 ylabel="accuracy drop (first minus last window)", title="(c) accuracy drop vs initial accuracy")
-    plot_runs(ax[1, 0], runs, "grad_norm", window, relative=True, ylabel="gradient norm / first tasks")
+    ax[0, 1].set(xlabel=f"initial accuracy\n(mean of the first {window} tasks)",
+                 ylabel="accuracy drop\n(first minus last window)", title="(c) drop vs initial")
+    plot_runs(ax[1, 0], runs, "grad_norm", window, relative=True,
+              ylabel="gradient norm / first tasks")
     ax[1, 0].set_title("(d) relative gradient norm")
-    plot_runs(ax[1, 1], runs, "weight_norm", window, relative=True, ylabel="weight norm / first tasks")
+    plot_runs(ax[1, 1], runs, "weight_norm", window, relative=True,
+              ylabel="weight norm / first tasks")
     ax[1, 1].set_title("(e) relative weight norm")
     fig.suptitle(title)
-    _finish(fig, runs, window)
-    plt.show()
+    return _finish(fig, runs, window)
 
 
 def figure2(runs, window: int, title: str):
     """The paper's Figure 2 b-c: accuracy and Tr(FIM) per task; a stand-in's title says so.
+    Returns the figure.
 
     Introduced in: 05 · Split CIFAR-100
     """
@@ -175,47 +336,52 @@ def figure2(runs, window: int, title: str):
     from .results import titled
 
     runs = _runs_list(runs)
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    plot_runs(ax[0], runs, "test_accuracy", window, ylabel="test accuracy on the new task")
+    fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.8))
+    plot_runs(ax[0], runs, "test_accuracy", window, ylabel="test accuracy, new task")
     ax[0].set_title("(b) accuracy on each new task")
-    ax[0].legend(fontsize=8)
-    plot_runs(ax[1], runs, "fim_trace", window, ylabel="Tr F on the task-0 probe set")
-    ax[1].set_yscale("log")
+    _legend(ax[0])
+    plot_runs(ax[1], runs, "fim_trace", window, ylabel="Tr F, task-0 probe set")
+    if ax[1].lines:
+        ax[1].set_yscale("log")
     ax[1].set_title("(c) empirical Fisher trace")
     fig.suptitle(titled(title, runs[0].config["data_source"]))
-    _finish(fig, runs, window)
-    plt.show()
+    return _finish(fig, runs, window)
 
 
 def side_by_side(groups: dict, key: str, ylabel: str, window: int, *, relative: bool = False):
-    """One panel per group of runs (``{title: runs}``), sharing the vertical axis.
+    """One panel per group of runs (``{title: runs}``), sharing the vertical axis; returns the
+    figure (panels side by side within the book's column).
 
     Introduced in: 04 · Permuted MNIST
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.9), sharey=True)
+    import textwrap
+
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(min(COLUMN_WIDTH, 4.2 * n), 3.9), sharey=True)
     for ax, (title, group) in zip(np.atleast_1d(axes), groups.items()):
         plot_runs(ax, group, key, window, relative=relative, ylabel=ylabel)
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-    _finish(fig, next(iter(groups.values())), window)
-    plt.show()
+        ax.set_title(textwrap.fill(title, 34 if n > 1 else 70))
+        _legend(ax)
+    return _finish(fig, next(iter(groups.values())), window)
 
 
 def accuracy_figure(runs, window: int, title: str, *, data: str, scale: str):
-    """Accuracy per task for QNN and MLP runs on one panel, chance level dotted.
+    """Accuracy per task for QNN and MLP runs on one panel, chance level dotted; returns the
+    figure.
 
     Introduced in: 07 · Quantum-native data
     """
     import matplotlib.pyplot as plt
 
     runs = _runs_list(runs)
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 4.0))
     plot_runs(ax, runs, "test_accuracy", window, ylabel="test accuracy, current task")
     ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
-    ax.set_title(f"{title}; {window}-task moving average ± std")
-    ax.legend(fontsize=8, loc="lower right")
-    caption(fig, data=data, profile=runs[0].config["profile"], scale=scale)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    plt.show()
+    ax.set_title(textwrap.fill(f"{title}; {window}-task moving average ± std", 70))
+    _legend(ax, loc="lower right")
+    fig.tight_layout()
+    return caption(fig, data=data, profile=runs[0].config["profile"], scale=scale)

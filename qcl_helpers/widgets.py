@@ -27,34 +27,47 @@ def _make_control(name, spec):
                      "for integers or a list of options")
 
 
+def _show(result) -> None:
+    """Show what a plot function drew: the figure it returned, or pyplot's open figures."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from matplotlib.figure import Figure
+
+    if isinstance(result, Figure):
+        display(result)
+        plt.close(result)
+    else:
+        plt.show()
+
+
 def explorer(plot_fn, **controls):
     """Draw ``plot_fn(**defaults)`` statically, then return a live widget to vary the arguments.
 
     Each keyword is one control: ``(min, max, step[, default])`` for an integer slider,
     or a list of options (numbers: selection slider; strings: dropdown; first = default).
-    ``plot_fn`` draws with matplotlib and returns nothing.
+    ``plot_fn`` draws with matplotlib and returns its figure (or nothing: then pyplot's
+    open figures are shown). Works with ipywidgets 7.7 (Colab) and 8.x.
 
     Introduced in: 03 · QNN ansätze
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
+    if not controls:
+        raise ValueError("explorer needs at least one control, e.g. depth=(1, 8, 1)")
     widgets = {name: _make_control(name, spec) for name, spec in controls.items()}
-    plot_fn(**{name: c.value for name, c in widgets.items()})
-    plt.show()  # the static figure: what the online book shows
+    _show(plot_fn(**{name: c.value for name, c in widgets.items()}))  # what the online book shows
 
-    out = w.Output()
     first = {"skip": True}
 
     def redraw(**kwargs):
-        if first["skip"]:  # the default is already drawn above
+        if first["skip"]:  # interactive_output calls once at once: the default, already drawn
             first["skip"] = False
             return
-        plot_fn(**kwargs)
-        plt.show()
+        _show(plot_fn(**kwargs))
 
     interactive = w.interactive_output(redraw, widgets)
-    out = w.VBox([w.HBox(list(widgets.values())), interactive])
-    display(out)
-    return out
+    box = w.VBox([w.HBox(list(widgets.values())), interactive])
+    display(box)
+    return box

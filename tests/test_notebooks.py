@@ -32,18 +32,49 @@ def test_stored_without_outputs(path):
     assert not missing, f"{path.name}: cells {missing} have no id; run nbformat's normalize() on the notebook"
 
 
+def _setup_cell_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("setup_cell", ROOT / "tools" / "setup_cell.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_setup_cell_installs_from_the_configured_repository(path):
-    """Each chapter starts with the Colab setup cell: clone the repository named in _config.yml,
-    install the package (GPU extra on a GPU runtime), then report profile and devices."""
-    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+def test_setup_cell_is_the_one_in_tools_setup_cell(path):
+    """Each chapter starts with the same Setup cell (tools/setup_cell.py writes it): on Colab it
+    clones the repository named in _config.yml and installs the package non-editable."""
+    setup = _setup_cell_module()
     nb = json.loads(path.read_text())
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     src = "".join(first_code["source"])
+    assert src == setup.setup_source(path.stem), (
+        f"{path.name}: the Setup cell differs from tools/setup_cell.py; run python tools/setup_cell.py")
+
+
+def test_setup_cell_template_says_what_colab_needs():
+    setup = _setup_cell_module()
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    src = setup.setup_source("06-ant-ppo")
     assert 'if "google.colab" in sys.modules:' in src
-    assert f"git clone -q --depth 1 {url} " in src, f"{path.name}: setup cell does not clone {url} (_config.yml)"
-    assert '%pip install -q "/content/qcl-book{extra}"' in src and 'torch.cuda.is_available()' in src
+    assert f'repository = "{url}"' in src and 'os.environ.get("QCL_REPO_URL", repository)' in src
+    assert "!git clone -q --depth 1 {url} {home}" in src
+    assert '%pip install -q "{package}"' in src and "-e " not in src  # non-editable, as on Colab
+    assert 'extras = ["rl"]' in src and 'extras = []' in setup.setup_source("01-loss-of-plasticity")
+    assert "colab.check_restart()" in src and "%matplotlib inline" in src
     assert "devices.describe()" in src and "profiles.current()" in src
+    assert "import torch" not in src  # importing torch first would make any torch upgrade stale
+
+
+def test_setup_cell_extras_exist_in_pyproject():
+    import tomllib
+
+    setup = _setup_cell_module()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for stem, wanted in setup.EXTRAS.items():
+        assert set(wanted) <= set(extras), f"{stem} needs extras {wanted}; pyproject has {list(extras)}"
+    assert "gpu" in extras
 
 
 def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
