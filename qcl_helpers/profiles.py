@@ -141,18 +141,42 @@ class TheorySizes:
     haar_unitary_samples: int = 4000  # exact-Haar Monte Carlo (cheap: d x d matrices only)
 
 
+#: Registered sections: section name -> {profile name: sizes}. See :func:`register_section`.
+_SECTIONS: dict = {}
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Every size a chapter uses, for one scale. Introduced in: 03 · QNN ansätze"""
+    """Every size a chapter uses, for one scale: ``profile.<section>.<field>``, e.g.
+    ``profile.permuted_mnist.tasks``. The sections are registered with :func:`register_section`.
+
+    Introduced in: 03 · QNN ansätze
+    """
 
     name: str
     description: str
-    ansatz: AnsatzSizes = field(default_factory=AnsatzSizes)
-    permuted_mnist: PermutedMnistSizes = field(default_factory=PermutedMnistSizes)
-    split_cifar: SplitCifarSizes = field(default_factory=SplitCifarSizes)
-    ant: AntSizes = field(default_factory=AntSizes)
-    xxz: XXZSizes = field(default_factory=XXZSizes)
-    theory: TheorySizes = field(default_factory=TheorySizes)
+    overrides: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __getattr__(self, section: str):
+        if section.startswith("__") or section not in _SECTIONS:
+            raise AttributeError(f"profile has no section {section!r}; sections: {', '.join(_SECTIONS)}")
+        return self.overrides.get(section) or _SECTIONS[section][self.name]
+
+    def replace(self, **sections) -> "Profile":
+        """This profile with some sections replaced (same name), e.g. a tiny ``ci`` for a test:
+        ``CI.replace(ant=dataclasses.replace(CI.ant, total_steps=512))``.
+
+        Introduced in: 03 · QNN ansätze
+        """
+        unknown = [k for k in sections if k not in _SECTIONS]
+        if unknown:
+            raise AttributeError(f"profile has no section {unknown[0]!r}; sections: {', '.join(_SECTIONS)}")
+        return dataclasses.replace(self, overrides={**self.overrides, **sections})
+
+    @property
+    def sections(self) -> tuple:
+        """The names of the registered sections."""
+        return tuple(_SECTIONS)
 
     def value(self, path: str):
         """Value at a dotted path such as ``"permuted_mnist.tasks"``."""
@@ -194,51 +218,56 @@ def _fmt(v) -> str:
     return str(v)
 
 
-PAPER = Profile(
-    name="paper",
-    description="the exact settings of the paper's released code (GPU hours)",
-)
-
-QUICK = Profile(
-    name="quick",
-    description="minutes per chapter on a laptop CPU or free Colab (the default)",
-    ansatz=AnsatzSizes(max_widget_depth=12),
-    permuted_mnist=PermutedMnistSizes(
-        tasks=60, train_per_task=1000, test_per_task=500, qnn_depths=(2, 4), mlp_widths=(16, 64),
-        moving_average=5, data_source="auto",
-    ),
-    split_cifar=SplitCifarSizes(
-        tasks=30, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10), mlp_widths=(64, 256),
-        moving_average=5, data_source="auto",
-    ),
-    ant=AntSizes(total_steps=20_480, eval_every=10_240, eval_episodes=10, n_envs=4, n_steps=512,
-                 moving_average=3),
-    xxz=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5),
-    theory=TheorySizes(haar_samples=1000, primer_tasks=60),
-)
-
-CI = Profile(
-    name="ci",
-    description="seconds per chapter; what the tests and CI run",
-    ansatz=AnsatzSizes(n_qubits=4, depths=(1, 2, 4), max_widget_depth=4, reference_samples=2,
-                       random_circuits=50),
-    permuted_mnist=PermutedMnistSizes(
-        tasks=4, train_per_task=256, test_per_task=256, qnn_depths=(1, 2), mlp_widths=(16, 64),
-        qnn_epochs=2, moving_average=2, data_source="test-split",
-    ),
-    split_cifar=SplitCifarSizes(
-        tasks=4, train_per_task=128, test_per_task=64, qnn_depths=(1, 2), mlp_widths=(16, 64),
-        qnn_epochs=1, mlp_epochs=1, fim_probe_samples=16, moving_average=2, data_source="auto",
-    ),
-    ant=AntSizes(total_steps=2048, eval_every=1024, eval_episodes=1, n_envs=2, n_steps=256,
-                 batch_size=64, n_epochs=1, qnn_depth=1, moving_average=1),
-    xxz=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2),
-    theory=TheorySizes(haar_samples=200, haar_qubits=(2, 3, 4), fisher_probe_samples=16,
-                       primer_tasks=8),
-)
-
+PAPER = Profile(name="paper", description="the exact settings of the paper's released code (GPU hours)")
+QUICK = Profile(name="quick", description="minutes per chapter on a laptop CPU or free Colab (the default)")
+CI = Profile(name="ci", description="seconds per chapter; what the tests and CI run")
 PROFILES = {p.name: p for p in (CI, QUICK, PAPER)}
 NAMES = tuple(PROFILES)
+
+
+def register_section(section: str, *, paper, quick, ci) -> None:
+    """Add a section of sizes to every profile: ``paper`` (the released code's values), ``quick``
+    and ``ci``. A new experiment registers its section here, beside the others.
+
+    Introduced in: 03 · QNN ansätze
+    """
+    if not section.isidentifier():
+        raise ValueError(f"a section name must be a Python identifier, got {section!r}")
+    sizes = {"paper": paper, "quick": quick, "ci": ci}
+    kinds = {type(v) for v in sizes.values()}
+    if len(kinds) != 1 or not dataclasses.is_dataclass(paper):
+        raise ValueError(f"section {section!r}: paper, quick and ci must be instances of one dataclass")
+    _SECTIONS[section] = sizes
+
+
+register_section("ansatz", paper=AnsatzSizes(), quick=AnsatzSizes(max_widget_depth=12),
+                 ci=AnsatzSizes(n_qubits=4, depths=(1, 2, 4), max_widget_depth=4, reference_samples=2,
+                                random_circuits=50))
+register_section(
+    "permuted_mnist", paper=PermutedMnistSizes(),
+    quick=PermutedMnistSizes(tasks=60, train_per_task=1000, test_per_task=500, qnn_depths=(2, 4),
+                             mlp_widths=(16, 64), moving_average=5, data_source="auto"),
+    ci=PermutedMnistSizes(tasks=4, train_per_task=256, test_per_task=256, qnn_depths=(1, 2),
+                          mlp_widths=(16, 64), qnn_epochs=2, moving_average=2, data_source="test-split"))
+register_section(
+    "split_cifar", paper=SplitCifarSizes(),
+    quick=SplitCifarSizes(tasks=30, train_per_task=1000, test_per_task=200, qnn_depths=(4, 10),
+                          mlp_widths=(64, 256), moving_average=5, data_source="auto"),
+    ci=SplitCifarSizes(tasks=4, train_per_task=128, test_per_task=64, qnn_depths=(1, 2), mlp_widths=(16, 64),
+                       qnn_epochs=1, mlp_epochs=1, fim_probe_samples=16, moving_average=2, data_source="auto"))
+register_section(
+    "ant", paper=AntSizes(),
+    quick=AntSizes(total_steps=20_480, eval_every=10_240, eval_episodes=10, n_envs=4, n_steps=512,
+                   moving_average=3),
+    ci=AntSizes(total_steps=2048, eval_every=1024, eval_episodes=1, n_envs=2, n_steps=256, batch_size=64,
+                n_epochs=1, qnn_depth=1, moving_average=1))
+register_section(
+    "xxz", paper=XXZSizes(),
+    quick=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5),
+    ci=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2))
+register_section("theory", paper=TheorySizes(), quick=TheorySizes(haar_samples=1000, primer_tasks=60),
+                 ci=TheorySizes(haar_samples=200, haar_qubits=(2, 3, 4), fisher_probe_samples=16,
+                                primer_tasks=8))
 
 
 def get(name: str) -> Profile:

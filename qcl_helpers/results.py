@@ -1,17 +1,22 @@
-"""Run folders and stored results: what a continual run writes, and how chapters read it back.
+"""Run folders and stored results: one folder format for every kind of run, and how chapters read it back.
 
 A **run folder** holds
 
-* ``config.json`` -- the run's settings (experiment, model, depth/width, profile, seed, ...) and
-  its provenance (git commit, package versions, device, date);
-* ``metrics.jsonl`` -- one JSON object per finished task (``task``, ``test_accuracy``,
-  ``weight_norm``, ``grad_norm``, ``fim_trace`` when measured, ...);
-* ``checkpoint.pt`` -- model, optimizer and RNG state after the last finished task (for resuming;
-  not part of stored results).
+* ``config.json`` -- the run's settings (experiment, model, depth/width, profile, seed, ...), its
+  label and data description, and its provenance (git commit, package versions, device, date);
+* ``metrics.jsonl`` -- one JSON object per finished step of the run: per task for a continual run
+  (``task``, ``test_accuracy``, ``weight_norm``, ...), per evaluation for a PPO run (``steps``,
+  ``mean_reward``, ...);
+* ``checkpoint.bin`` -- the rows so far and the engine's state after the last finished step (model,
+  optimizer, RNG), in one file, so that rows and state can never disagree; not part of stored results.
 
 Every file is written atomically (a temporary file, then ``os.replace``), so killing a run never
-leaves a half-written file. **Stored results** (``results/<experiment>/<run>/``) are run folders
-without the checkpoint; :func:`load_run` reads them and checks their provenance.
+leaves a half-written file. :class:`RunFolder` is what every engine uses to open (or resume) a
+folder: it refuses a folder made by another configuration and records where a run was resumed.
+The default folder name of a configuration ends in :func:`config_hash`, a short hash of every
+setting that changes results, so two configurations never share a default folder.
+**Stored results** (``results/<experiment>/<run>/``) are run folders without the checkpoint;
+:func:`load_run` reads them and checks their provenance.
 
 Introduced in: 04 · Permuted MNIST
 """
@@ -19,8 +24,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import json
 import os
+import pickle
 import platform
 import subprocess
 import tempfile
@@ -29,21 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.pt"
+CONFIG, METRICS, CHECKPOINT = "config.json", "metrics.jsonl", "checkpoint.bin"
 #: Provenance fields every stored result must carry.
 PROVENANCE_FIELDS = ("git_commit", "profile", "seed", "versions", "date", "device")
-
-
-#: How each data source must be named in captions and titles.
-DATA_LABELS = {
-    "official": "MNIST (official train/test splits)",
-    "test-split": "MNIST, disjoint train/test subsets of the official 10k test split",
-    "cifar100": "CIFAR-100 (official)",
-    "standin": "generated STAND-IN data, not CIFAR-100",
-    "raw": "XXZ chain eigenstates, phases as returned by eigh",
-    "phase-fixed": "XXZ chain eigenstates, largest amplitude made real and positive",
-    "random-phase": "XXZ chain eigenstates, a random global phase per state",
-}
+#: Settings a run may change when it is resumed: its budget (tasks, or environment steps).
+EXTENDABLE = ("tasks", "total_steps")
+#: Config keys that describe where, when and how a run was made, or are derived from its
+#: settings: they are not part of its identity (see :func:`identity`).
+DESCRIPTIVE = ("git_commit", "versions", "date", "device", "platform", "resumed", "data_description",
+               "label", "data_label", "kind")
 
 
 class RunError(ValueError):
@@ -171,11 +172,109 @@ def _tmp_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="qcl-runs-"))
 
 
+def default_folder(config, root=None) -> Path:
+    """``<root>/<slug>_<hash>`` for a run configuration (any engine's): a readable name plus
+    :func:`config_hash`, so two configurations never share a default folder. ``root`` defaults to
+    :func:`runs_root` of the configuration's profile.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    return Path(root or runs_root(config.profile)) / f"{config.slug()}_{config_hash(config.as_dict())}"
+
+
+def identity(config: dict) -> dict:
+    """The settings of ``config`` that change a run's results: everything but its budget
+    (:data:`EXTENDABLE`) and its description and provenance (:data:`DESCRIPTIVE`).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    return {k: v for k, v in config.items() if k not in EXTENDABLE + DESCRIPTIVE}
+
+
+def config_hash(config: dict, length: int = 8) -> str:
+    """A short hash of :func:`identity` (JSON with sorted keys): the end of a default folder name.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    blob = json.dumps(identity(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def kind_of(config: dict) -> str:
+    """``"continual"`` (one row per task) or ``"rl"`` (one row per evaluation) for a run's config.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    return config.get("kind") or ("rl" if "total_steps" in config else "continual")
+
+
+#: Per kind: the key that numbers a run's rows, and the config key of its budget.
+_PROGRESS = {"continual": ("task", "tasks"), "rl": ("steps", "total_steps")}
+
+
+class RunFolder:
+    """The one folder type every engine writes (see the module docstring).
+
+    ``open(config, device)`` makes or resumes the folder: it refuses a folder that holds another
+    configuration (:func:`identity` differs) with :class:`RunError`, writes ``config.json`` with
+    provenance (a resumed run that goes further gets a ``resumed`` entry), and returns the rows and
+    the engine's saved state (``None`` for a fresh run). ``save(rows, state)`` writes the checkpoint
+    first, then ``metrics.jsonl``, each atomically: a run killed at any moment resumes after its last
+    finished step and loses at most the step in progress.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    def open(self, config: dict, device: str = "cpu", *, provenance_extra: dict | None = None) -> tuple:
+        """``(rows, state)`` of this folder for ``config`` (``([], None)`` when it starts afresh)."""
+        existing = read_config(self.path)
+        if existing is not None:
+            mine, theirs = identity(config), identity(existing)
+            diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+            if diff:
+                k = diff[0]
+                more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+                raise RunError(f"{self.path} holds a different run ({k}={theirs.get(k)!r}, asked {mine.get(k)!r}"
+                               f"{more}); use another --out folder or delete it")
+        rows, state = [], None
+        if existing is not None and self.checkpoint.exists():
+            saved = pickle.loads(self.checkpoint.read_bytes())
+            rows, state = list(saved["rows"]), saved["state"]
+        prov = dict(provenance(device), **(provenance_extra or {}))
+        if existing is None or state is None:
+            meta = dict(config, **prov)
+        else:
+            meta = dict(existing)
+            key, budget = _PROGRESS[kind_of(config)]
+            done = rows[-1][key] + (1 if key == "task" else 0) if rows else 0
+            if done < config[budget]:  # the run goes on: say where, when and on what
+                meta.setdefault("resumed", []).append(dict(prov, **{f"from_{key}": done}))
+            for k in EXTENDABLE + ("label", "data_label", "data_description"):
+                if k in config:
+                    meta[k] = config[k]
+        write_config(self.path, meta)
+        write_metrics(self.path, rows)  # consistent with the checkpoint, whatever was there
+        return rows, state
+
+    def save(self, rows: list, state: bytes) -> None:
+        """Checkpoint ``state`` (bytes) with ``rows``, then rewrite ``metrics.jsonl``, atomically."""
+        atomic_write(self.checkpoint, pickle.dumps({"rows": list(rows), "state": state}), mode="wb")
+        write_metrics(self.path, rows)
+
+
 @dataclass
 class Run:
     """A finished (or partial) run read back from its folder: ``config``, ``rows`` and array access.
 
-    ``run["test_accuracy"]`` is the per-task series as a numpy array (NaN where a task lacks it).
+    ``run["test_accuracy"]`` is the per-row series as a numpy array (NaN where a row lacks it); a
+    row is a task of a continual run, an evaluation of a PPO run (``run.steps``).
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -183,6 +282,7 @@ class Run:
     path: Path
     config: dict
     rows: list = field(default_factory=list)
+    agent: object = None  # the trained agent, when an RL engine has just made the run
 
     def __getitem__(self, key: str) -> np.ndarray:
         return np.array([r.get(key, np.nan) if r.get(key) is not None else np.nan for r in self.rows], dtype=float)
@@ -191,40 +291,64 @@ class Run:
         return len(self.rows)
 
     @property
+    def kind(self) -> str:
+        """``"continual"`` or ``"rl"`` (see :func:`kind_of`)."""
+        return kind_of(self.config)
+
+    @property
+    def steps(self) -> np.ndarray:
+        """Environment steps of each evaluation (PPO runs). Introduced in: 06 · Reinforcement learning on Ant"""
+        return self["steps"]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run reached its budget (tasks, or environment steps)."""
+        key, budget = _PROGRESS[self.kind]
+        if not self.rows:
+            return False
+        done = len(self.rows) if key == "task" else self.rows[-1][key]
+        return done >= int(self.config.get(budget, 0))
+
+    @property
     def label(self) -> str:
-        """``"QNN DP4"`` or ``"MLP NW16"`` plus any remedy or budget tag. Introduced in: 04 · Permuted MNIST"""
+        """``"QNN DP4"`` or ``"MLP NW16"`` plus any remedy or budget tag (the experiment's own label,
+        stored in ``config.json`` when the run was made). Introduced in: 04 · Permuted MNIST"""
         c = self.config
-        base = f"QNN DP{c['depth']}" if c["model"] == "qnn" else f"MLP NW{c['width']}"
-        tags = [t for t, on in (("fair", c.get("fair")), (f"L2 {c.get('l2')}", c.get("l2")),
-                                ("S&P", c.get("shrink_perturb")),
-                                (c.get("data_source"), c.get("data_source") in ("phase-fixed", "random-phase"))) if on]
-        return base + (f" ({', '.join(tags)})" if tags else "")
+        if c.get("label"):
+            return c["label"]
+        if c["model"] == "qnn":
+            return f"QNN DP{c['depth']}"
+        return f"MLP NW{c['width']}" if c.get("width") else f"MLP {c.get('net_arch', {}).get('pi', '')}".strip()
 
     @property
     def data_label(self) -> str:
         """What the data is, in the words every caption must use (stand-ins say so). Introduced in: 04 · Permuted MNIST"""
-        return DATA_LABELS.get(self.config.get("data_source"), str(self.config.get("data_source")))
+        return self.config.get("data_label") or str(self.config.get("data_source", self.config.get("env_id")))
 
     @property
     def scale(self) -> str:
-        """``"60 tasks x 1,000 train / 500 test per task"``. Introduced in: 04 · Permuted MNIST"""
+        """``"60 tasks x 1,000 train / 500 test per task"`` (or environment steps). Introduced in: 04 · Permuted MNIST"""
         c = self.config
+        if self.kind == "rl":
+            last = int(self.rows[-1]["steps"]) if self.rows else 0
+            return f"{last:,} environment steps, {len(self.rows)} evaluations"
         return f"{len(self.rows)} tasks × {c['train_per_task']:,} train / {c['test_per_task']:,} test per task"
 
     def provenance_line(self) -> str:
-        """One line: profile, seed, data, commit, date, device. Introduced in: 04 · Permuted MNIST"""
+        """One line: label, scale, profile, seed, data, commit, date, device. Introduced in: 04 · Permuted MNIST"""
         c = self.config
-        return (f"{self.path.name}: {len(self.rows)} tasks · profile {c.get('profile')} · seed {c.get('seed')} · "
-                f"data: {c.get('data_description', c.get('data_source'))} · commit {str(c.get('git_commit'))[:12]} · "
+        return (f"{self.label} ({self.path.name}): {self.scale} · profile {c.get('profile')} · seed {c.get('seed')} · "
+                f"data: {c.get('data_description', self.data_label)} · commit {str(c.get('git_commit'))[:12]} · "
                 f"{c.get('date')} · {c.get('device')}")
 
 
 def load_run(folder, *, expect: dict | None = None, require_complete: bool = True) -> Run:
-    """Read a run folder (live or stored) and check its provenance.
+    """Read a run folder (live or stored, any kind) and check its provenance.
 
     Raises :class:`RunError` when a provenance field (:data:`PROVENANCE_FIELDS`) is missing, when a
-    key of ``expect`` has another value in the config, when task numbers are not ``0..n-1``, or
-    (with ``require_complete``) when fewer tasks finished than the config asked for.
+    key of ``expect`` has another value in the config, when rows are not numbered in order (tasks
+    ``0..n-1``; increasing environment steps), or (with ``require_complete``) when the run stopped
+    before its budget.
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -239,14 +363,21 @@ def load_run(folder, *, expect: dict | None = None, require_complete: bool = Tru
         if config.get(key) != want:
             raise RunError(f"{folder}: {key} is {config.get(key)!r}, expected {want!r}")
     rows = read_metrics(folder)
-    if [r.get("task") for r in rows] != list(range(len(rows))):
+    run = Run(folder, config, rows)
+    if run.kind == "rl":
+        steps = [r.get("steps") for r in rows]
+        if any(not isinstance(s, int) or s < 0 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise RunError(f"{folder}: {METRICS} steps {steps[:6]} are not increasing step counts")
+    elif [r.get("task") for r in rows] != list(range(len(rows))):
         raise RunError(f"{folder}: {METRICS} does not hold tasks 0..{len(rows) - 1} in order")
-    if require_complete and len(rows) < int(config.get("tasks", 0)):
-        raise RunError(f"{folder}: only {len(rows)} of {config['tasks']} tasks finished")
-    return Run(folder, config, rows)
+    if require_complete and not run.complete:
+        key, budget = _PROGRESS[run.kind]
+        done = len(rows) if key == "task" else (rows[-1]["steps"] if rows else 0)
+        raise RunError(f"{folder}: only {done:,} of {int(config[budget]):,} {budget.replace('total_', '')} finished")
+    return run
 
 
-def load_runs(root, *, expect: dict | None = None) -> list:
+def load_runs(root, *, expect: dict | None = None, require_complete: bool = True) -> list:
     """Every run folder directly under ``root`` that passes :func:`load_run`, sorted by name.
 
     Introduced in: 04 · Permuted MNIST
@@ -254,15 +385,16 @@ def load_runs(root, *, expect: dict | None = None) -> list:
     root = Path(root)
     if not root.is_dir():
         return []
-    return [load_run(p, expect=expect) for p in sorted(root.iterdir()) if (p / CONFIG).exists()]
+    return [load_run(p, expect=expect, require_complete=require_complete)
+            for p in sorted(root.iterdir()) if (p / CONFIG).exists()]
 
 
-def store(run_folder, dest) -> Path:
+def store(run_folder, dest, *, require_complete: bool = True) -> Path:
     """Copy a run's ``config.json`` and ``metrics.jsonl`` (not its checkpoint) to ``dest``.
 
     Introduced in: 04 · Permuted MNIST
     """
-    run = load_run(run_folder)
+    run = load_run(run_folder, require_complete=require_complete)
     dest = Path(dest)
     write_config(dest, run.config)
     write_metrics(dest, run.rows)

@@ -87,7 +87,7 @@ def test_fair_budget_equalizes_epochs_and_optimizer_policy():
     assert (q.epochs, q.reset_optimizer, m.epochs, m.reset_optimizer) == (5, True, 1, False)  # released code
     qf, mf = mk("qnn", fair=True), mk("mlp", fair=True)
     assert (qf.epochs, qf.reset_optimizer) == (mf.epochs, mf.reset_optimizer) == (5, False)
-    assert qf.slug().endswith("fair_test-split") and q.lr == 0.03 and m.lr == 1e-3
+    assert qf.slug().endswith("test-split_fair") and q.lr == 0.03 and m.lr == 1e-3
 
 
 def test_stored_result_provenance_check(tmp_path):

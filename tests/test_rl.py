@@ -12,12 +12,13 @@ pytest.importorskip("mujoco")
 
 from gymnasium.spaces import Box  # noqa: E402
 
-from qcl_helpers import circuits, profiles, results, rl  # noqa: E402
+from qcl_helpers import circuits, configs, profiles, results, rl  # noqa: E402
+from qcl_helpers.experiments import ant  # noqa: E402
 
 OBS = Box(-np.inf, np.inf, (27,), np.float64)
 
 # A tiny profile: two evaluations of one short episode budget each, depth-1 QNN.
-TINY = dataclasses.replace(profiles.CI, name="ci", ant=dataclasses.replace(
+TINY = profiles.CI.replace(ant=dataclasses.replace(
     profiles.CI.ant, total_steps=512, eval_every=256, eval_episodes=1, n_envs=1, n_steps=256,
     batch_size=64, n_epochs=1, qnn_depth=1))
 
@@ -57,8 +58,8 @@ def test_all_zero_observation_is_encoded_as_basis_state():
 
 
 def test_qnn_policy_equals_direct_computation():
-    cfg = rl.make_ant_config("qnn", profile=TINY, seed=3)
-    agent = rl.build_agent(cfg, env=rl.make_ant_env(1, 0))
+    cfg = ant.make_config("qnn", profile=TINY, seed=3)
+    agent = rl.build_agent(cfg, env=rl.make_env(ant.make_config("mlp", profile=TINY), 1, 0))
     obs = agent.env.reset()
     # Direct: pad + normalize, circuit with the same seed, tanh(5 p), the linear heads.
     qnn = rl.paper_qnn("ant", depth=cfg.depth, seed=cfg.seed)
@@ -81,7 +82,7 @@ def test_qnn_policy_equals_direct_computation():
 
 
 def test_mlp_policy_has_the_papers_sizes():
-    agent = rl.build_agent(rl.make_ant_config("mlp", profile=TINY), env=rl.make_ant_env(1, 0))
+    agent = rl.build_agent(ant.make_config("mlp", profile=TINY), env=rl.make_env(ant.make_config("mlp", profile=TINY), 1, 0))
     pi = [m.out_features for m in agent.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
     vf = [m.out_features for m in agent.policy.mlp_extractor.value_net if isinstance(m, torch.nn.Linear)]
     assert pi == [1024, 256] and vf == [256, 256]
@@ -89,49 +90,49 @@ def test_mlp_policy_has_the_papers_sizes():
 
 
 def test_interrupt_and_resume_keeps_history(tmp_path):
-    cfg = rl.make_ant_config("qnn", profile=TINY, seed=0)
-    first = rl.run_ant(cfg, tmp_path, progress=False, stop_after=256)
+    cfg = ant.make_config("qnn", profile=TINY, seed=0)
+    first = rl.run_ppo(cfg, tmp_path, progress=False, stop_after=256)
     assert [r["steps"] for r in first.rows] == [0, 256]
-    assert (tmp_path / rl.CHECKPOINT).exists() and not first.complete
+    assert (tmp_path / results.CHECKPOINT).exists() and not first.complete
     with pytest.raises(results.RunError, match="only 256 of 512"):
-        rl.load_ant_run(tmp_path)
-    # A row written after the last checkpoint (a crash between the two writes) is dropped.
-    with open(tmp_path / rl.EVALS, "a") as f:
+        results.load_run(tmp_path)
+    # A row written after the last checkpoint is dropped (rows and state are checkpointed together).
+    with open(tmp_path / results.METRICS, "a") as f:
         f.write(json.dumps({"steps": 9999, "mean_reward": 0.0, "std_reward": 0.0, "time": 0.0}) + "\n")
-    done = rl.run_ant(cfg, tmp_path, progress=False)
+    done = rl.run_ppo(cfg, tmp_path, progress=False)
     assert [r["steps"] for r in done.rows] == [0, 256, 512]
     assert done.rows[:2] == first.rows  # the history before the interruption is kept as it was
     assert done.rows[2]["time"] > first.rows[1]["time"]
     assert done.agent.num_timesteps == 512 and done.complete
     assert done.config["resumed"][0]["from_steps"] == 256
-    loaded = rl.load_ant_run(tmp_path, expect={"model": "qnn", "profile": "ci", "seed": 0})
+    loaded = results.load_run(tmp_path, expect={"model": "qnn", "profile": "ci", "seed": 0})
     assert np.array_equal(loaded.steps, [0, 256, 512])
     assert {"stable_baselines3", "gymnasium", "mujoco", "torch"} <= set(loaded.config["versions"])
     # Another configuration in the same folder is refused.
     with pytest.raises(results.RunError, match="different run"):
-        rl.run_ant(rl.make_ant_config("qnn", profile=TINY, seed=1), tmp_path, progress=False)
+        rl.run_ppo(ant.make_config("qnn", profile=TINY, seed=1), tmp_path, progress=False)
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):
-    with pytest.raises(rl.AntConfigError, match="unknown model 'cnn'.*qnn, mlp"):
-        rl.make_ant_config("cnn", profile=TINY)
-    with pytest.raises(rl.AntConfigError, match="--depth applies to --model qnn"):
-        rl.make_ant_config("mlp", profile=TINY, depth=3)
-    with pytest.raises(rl.AntConfigError, match="unknown profile"):
-        rl.make_ant_config("qnn", profile="huge")
-    with pytest.raises(rl.AntConfigError, match="total_steps must be a positive integer"):
-        rl.make_ant_config("qnn", profile=TINY, total_steps=0)
-    with pytest.raises(rl.AntConfigError, match="depth must be a positive integer"):
-        rl.make_ant_config("qnn", profile=TINY, depth=0)
-    with pytest.raises(rl.AntConfigError, match="does not fit 4 qubits"):
+    with pytest.raises(configs.ConfigError, match="unknown model 'cnn'.*qnn, mlp"):
+        ant.make_config("cnn", profile=TINY)
+    with pytest.raises(configs.ConfigError, match="--depth applies to --model qnn"):
+        ant.make_config("mlp", profile=TINY, depth=3)
+    with pytest.raises(configs.ConfigError, match="unknown profile"):
+        ant.make_config("qnn", profile="huge")
+    with pytest.raises(configs.ConfigError, match="total_steps must be a positive integer"):
+        ant.make_config("qnn", profile=TINY, total_steps=0)
+    with pytest.raises(configs.ConfigError, match="depth must be a positive integer"):
+        ant.make_config("qnn", profile=TINY, depth=0)
+    with pytest.raises(configs.ConfigError, match="does not fit 4 qubits"):
         rl.QNNFeatures(OBS, n_qubits=4, depth=1)
-    with pytest.raises(rl.AntConfigError, match="expects an AntConfig"):
-        rl.run_ant({"model": "qnn"}, tmp_path)
+    with pytest.raises(configs.ConfigError, match="expects a PPOConfig"):
+        rl.run_ppo({"model": "qnn"}, tmp_path)
     with pytest.raises(results.RunError, match="not a run folder"):
-        rl.load_ant_run(tmp_path)
+        results.load_run(tmp_path)
     results.write_config(tmp_path, {"experiment": "ant"})
     with pytest.raises(results.RunError, match="provenance incomplete"):
-        rl.load_ant_run(tmp_path)
+        results.load_run(tmp_path)
 
 
 STORED = Path(__file__).resolve().parent.parent / "results" / "ant"
@@ -139,7 +140,7 @@ STORED = Path(__file__).resolve().parent.parent / "results" / "ant"
 
 @pytest.mark.skipif(not STORED.is_dir(), reason="no stored Ant results")
 def test_stored_results_load_with_provenance():
-    runs = [rl.load_ant_run(p) for p in sorted(STORED.iterdir()) if (p / results.CONFIG).exists()]
+    runs = [results.load_run(p) for p in sorted(STORED.iterdir()) if (p / results.CONFIG).exists()]
     assert {r.config["model"] for r in runs} == {"qnn", "mlp"}
     for r in runs:
         assert r.rows[0]["steps"] == 0 and np.isfinite(r["mean_reward"]).all()
@@ -151,12 +152,12 @@ def test_command_line_runs_and_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "ant", "--model", "cnn", "--profile", "ci", "--out", str(tmp_path)]) == 2
     assert "unknown model 'cnn'" in capsys.readouterr().err
     assert main(["run", "ant", "--model", "mlp", "--width", "64", "--profile", "ci"]) == 2
-    assert "--width do not apply to the ant experiment" in capsys.readouterr().err
+    assert "--width does not apply to the ant experiment" in capsys.readouterr().err
     assert main(["run", "permuted-mnist", "--total-steps", "100", "--profile", "ci"]) == 2
-    assert "ant experiment only" in capsys.readouterr().err
+    assert "--total-steps does not apply to the permuted-mnist experiment" in capsys.readouterr().err
     args = ["run", "ant", "--model", "mlp", "--profile", "ci", "--seed", "2", "--out", str(tmp_path / "mlp"),
             "--no-progress", "--stop-after", "512"]
     assert main(args) == 0
-    run = rl.load_ant_run(tmp_path / "mlp", require_complete=False)
+    run = results.load_run(tmp_path / "mlp", require_complete=False)
     assert run.config["model"] == "mlp" and run.config["seed"] == 2
     assert [r["steps"] for r in run.rows] == [0, 1024]  # the first evaluation boundary after 512 steps

@@ -1,0 +1,72 @@
+"""Split CIFAR-100 (paper Figure 2): every task is a binary classification of two random fine classes.
+
+The paper's constants for this experiment live here: the QNN (10 qubits, brickwall, readout
+⟨Z⟩ of the last qubit as logits (e, −e), angles U(0, 2π)) and the MLP (1024 -> 256 -> NW -> 2);
+the empirical Fisher trace is measured after every task. Sizes per profile: the ``split_cifar``
+section of :mod:`qcl_helpers.profiles`. Offline, a generated stand-in replaces CIFAR-100 and every
+caption says so.
+
+Introduced in: 05 · Split CIFAR-100
+"""
+from __future__ import annotations
+
+import functools
+
+from .. import data, models
+from .base import Experiment, Grid, continual_config, register, seeded
+
+NAME = "split-cifar100"
+SOURCES = {
+    "cifar100": "CIFAR-100 (official)",
+    "standin": "generated STAND-IN data, not CIFAR-100",
+}
+
+
+def make_config(model: str, *, fim=None, **options):
+    """A checked run configuration; Tr(FIM) is measured unless ``fim=False``. Introduced in: 05 · Split CIFAR-100"""
+    return continual_config(EXPERIMENT, model, fim=True if fim is None else fim, resolve_source=_auto_source,
+                            **options)
+
+
+def _auto_source() -> str:
+    return _resolve_auto(str(data.data_dir()))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve_auto(_where: str) -> str:
+    try:
+        data.load_cifar100("train")
+        return "cifar100"
+    except data.DataUnavailable:
+        return "standin"
+
+
+@functools.lru_cache(maxsize=4)
+def _stream(source, seed, train_per_task, test_per_task, _where):
+    return data.SplitCifar100(source, seed=seed, train_per_task=train_per_task, test_per_task=test_per_task)
+
+
+def stream(config):
+    """The task stream of ``config`` (cached per data settings). Introduced in: 05 · Split CIFAR-100"""
+    return _stream(config.data_source, config.seed, config.train_per_task, config.test_per_task,
+                   str(data.data_dir()))
+
+
+def build_model(config):
+    """The paper's QNN or MLP for split CIFAR-100, seeded by ``config.seed``. Introduced in: 05 · Split CIFAR-100"""
+    if config.model == "qnn":
+        return models.paper_qnn(NAME, depth=config.depth, seed=config.seed, precision=config.precision)
+    return seeded(config.seed, models.paper_mlp, NAME, config.width)
+
+
+def _figure2(P):
+    s = P.split_cifar
+    depths, widths = ((10,), (256,)) if P.name == "paper" else (s.qnn_depths, s.mlp_widths)
+    return [dict(model="qnn", depth=d) for d in depths] + [dict(model="mlp", width=w) for w in widths]
+
+
+EXPERIMENT = register(Experiment(
+    name=NAME, kind="continual", section="split_cifar", title="Split CIFAR-100 (paper Figure 2)",
+    sources=SOURCES, default_tags=tuple(SOURCES), make_config=make_config, build_model=build_model, stream=stream,
+    grids={"figure2": Grid("figure2", NAME, "Figure 2: accuracy and Tr(FIM) of the paper's QNN and MLP",
+                           _figure2)}))
