@@ -388,6 +388,45 @@ def fitted_decay_rate(scales, values) -> float:
     return float(-np.polyfit(s, np.log(v), 1)[0])
 
 
+@dataclass(frozen=True)
+class RateBracket:
+    """The decay rate of ``Tr F(alpha)`` read off a fit window, bracketing the unknown prefactor.
+
+    Proposition 1 gives ``Tr F(alpha) = e^{-2 m alpha} P(alpha)`` with a prefactor ``P`` between
+    a constant and ``alpha^2`` times a constant. ``low`` is the fitted slope of ``-log Tr F``
+    (prefactor taken as constant), ``high`` the slope of ``-log(Tr F / alpha^2)`` (prefactor
+    ``alpha^2``); the true asymptotic rate lies between them up to the faster exponentials of
+    the other margins, which ``slack`` (relative) absorbs. :meth:`contains` is the check: the
+    width of the bracket is the tolerance, the same for the closed form and for any wrong one.
+
+    Introduced in: 02 · Proposition 1: saturation under weight growth
+    """
+
+    low: float
+    high: float
+    slack: float = 0.02
+
+    def contains(self, rate: float) -> bool:
+        return self.low * (1 - self.slack) <= rate <= self.high * (1 + self.slack)
+
+    def describe(self, rate: float) -> str:
+        """Where ``rate`` lies relative to the bracket, in per cent of the nearer edge."""
+        if self.contains(rate):
+            return "inside"
+        edge = self.low if rate < self.low else self.high
+        return f"outside by {abs(rate / edge - 1):.0%}"
+
+
+def decay_rate_bracket(scales, values, slack: float = 0.02) -> RateBracket:
+    """:class:`RateBracket` of ``values`` (a Fisher trace) along ``scales`` (``alpha``).
+
+    Introduced in: 02 · Proposition 1: saturation under weight growth
+    """
+    s = np.asarray(scales, dtype=float)
+    v = np.asarray(values, dtype=float)
+    return RateBracket(fitted_decay_rate(s, v), fitted_decay_rate(s, v / s**2), slack)
+
+
 def check_decay_rate(answer: float, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> bool:
     """Exercise self-check: the asymptotic decay rate ``2 * min margin`` of ``Tr F(alpha)``.
 

@@ -94,3 +94,23 @@ def test_self_checks(fitted, capsys):
     m = theory.margins(net, x, y)
     assert theory.check_decay_rate(2 * float(m[torch.isfinite(m)].min()), net, x, y)
     assert not theory.check_decay_rate(float(m[torch.isfinite(m)].min()), net, x, y)
+
+
+def test_decay_rate_bracket_contains_the_rate_for_either_prefactor():
+    s = np.linspace(2.0, 8.0, 7)
+    for prefactor in (np.ones_like(s), s, s**2):
+        b = theory.decay_rate_bracket(s, prefactor * np.exp(-3.0 * s), slack=0.0)
+        assert b.low - 1e-9 <= 3.0 <= b.high + 1e-9
+        assert b.contains(3.0 * (1 + 1e-12)) or b.contains(3.0)
+    b = theory.decay_rate_bracket(s, s * np.exp(-3.0 * s))
+    assert not b.contains(1.5) and not b.contains(6.0)  # m instead of 2m, and 4m
+    assert b.describe(1.5).startswith("outside") and b.describe(3.0) == "inside"
+
+
+def test_output_saturation_rate_is_bracketed_and_wrong_rates_are_not(fitted):
+    net, x, y = fitted
+    m = theory.output_saturation_bounds(net, x, y, [1.0]).min_margin
+    tail = np.linspace(10, 40, 7) / m
+    b = theory.decay_rate_bracket(tail, theory.fisher_along(net, x, y, tail))
+    assert b.contains(2 * m)
+    assert not b.contains(m)  # the rate of 1 - p, not of its square
