@@ -236,3 +236,35 @@ def test_lint_ignores_settings_code_integers_and_exercises():
             "````{solution} ex-1\n:class: dropdown\n\nAbout 0.3 per step.\n````\nafter.")
     assert outcome_numbers(cell, {"0.03"}) == []
     assert outcome_numbers(cell) == ["0.03"]
+
+
+# --- cross-references from the course page -------------------------------------------------------
+
+def _labels() -> set[str]:
+    found = set()
+    for _, source in markdown_sources():
+        found |= set(re.findall(r"^:label:\s*(\S+)", source, flags=re.M))
+    return found
+
+
+def test_course_page_points_only_at_existing_exercises():
+    course = (BOOK / "course.md").read_text(encoding="utf-8")
+    refs = set(re.findall(r"\{ref\}`([^`<>]+)`", course))
+    assert refs, "the course page should link its exercises with {ref}`label`"
+    missing = sorted(refs - _labels())
+    assert not missing, f"course.md points at exercises that do not exist: {missing}"
+    assert not re.search(r"the [\w-]+ exercise of chapter", course), \
+        "name exercises by {ref}`label`, not in words (words cannot be checked)"
+
+
+def test_course_schedule_matches_chapter_estimates():
+    """Each session row quotes a chapter's time as the sum of the chapter's own '(~N min)' estimates."""
+    course = (BOOK / "course.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"\{doc\}`(\d\d-[\w-]+)` \((\d+) min\)", course)
+    assert quoted
+    for doc, minutes in quoted:
+        nb = next(BOOK.glob(f"{doc}.ipynb"))
+        first = json.loads(nb.read_text(encoding="utf-8"))["cells"][0]
+        text = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
+        estimate = sum(int(m) for m in re.findall(r"\(~(\d+) min\)", text))
+        assert int(minutes) == estimate, f"course.md gives {doc} {minutes} min, its sections add to {estimate}"
