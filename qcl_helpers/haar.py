@@ -386,8 +386,8 @@ class FormulaCheck:
 
     def line(self) -> str:
         """One printable line: both deviations against the tolerance."""
-        return (f"{self.name}: closed form off by {self.deviation(self.truth):.2f}, "
-                f"{self.wrong_name} off by {self.deviation(self.wrong):.2f} (tolerance {self.tol:g})")
+        return (f"{self.name}: closed form off by {self.deviation(self.truth):.3g}, "
+                f"{self.wrong_name} off by {self.deviation(self.wrong):.3g} (tolerance {self.tol:g})")
 
     def verify(self) -> "FormulaCheck":
         """Raise ``AssertionError`` unless the truth passes and the wrong alternative fails."""
