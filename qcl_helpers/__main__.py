@@ -91,7 +91,12 @@ def _run(args) -> int:
         out = args.out or str(results.default_folder(cfg))
         budget = f"{cfg.total_steps:,} steps" if cfg.kind == "rl" else f"{cfg.tasks} tasks"
         print(f"{cfg.label} · {cfg.experiment} · profile {cfg.profile} · seed {cfg.seed} · {budget}")
-        print(f"data: {cfg.data_label}")
+        if cfg.kind == "continual":
+            from . import continual
+
+            print(f"data: {continual.stream(cfg).describe()}")
+        else:
+            print(f"data: {cfg.data_label}")
         print(f"run folder: {out}")
         r = runner.execute(cfg, out, progress=not args.no_progress, device=args.device, stop_after=args.stop_after)
     except ImportError as exc:

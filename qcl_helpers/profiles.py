@@ -44,7 +44,6 @@ class PermutedMnistSizes:
     train_per_task: int = 60_000
     test_per_task: int = 10_000
     batch_size: int = 128
-    qnn_qubits: int = 10
     qnn_depths: tuple = (4,)
     qnn_lr: float = 0.03
     qnn_epochs: int = 5
@@ -68,7 +67,6 @@ class SplitCifarSizes:
     train_per_task: int = 1000
     test_per_task: int = 200
     batch_size: int = 128
-    qnn_qubits: int = 10
     qnn_depths: tuple = (10,)
     qnn_lr: float = 1e-3
     qnn_epochs: int = 5
@@ -95,7 +93,6 @@ class AntSizes:
     n_steps: int = 2048  # per environment and update (the released code differs: see the chapter)
     batch_size: int = 128
     n_epochs: int = 10
-    qnn_qubits: int = 9
     qnn_depth: int = 12
     qnn_lr: float = 2e-3
     mlp_lr: float = 1e-4

@@ -35,7 +35,7 @@ def test_paper_profile_matches_released_code():
     assert (p.permuted_mnist.tasks, p.permuted_mnist.qnn_lr, p.permuted_mnist.qnn_epochs) == (1000, 0.03, 5)
     assert (p.permuted_mnist.mlp_epochs, p.permuted_mnist.mlp_widths) == (1, (16,))
     assert (p.split_cifar.tasks, p.split_cifar.qnn_depths, p.split_cifar.fim_probe_samples) == (3000, (10,), 64)
-    assert (p.ant.qnn_qubits, p.ant.qnn_depth, p.ant.total_steps) == (9, 12, 30_000_000)
+    assert (p.ant.qnn_depth, p.ant.total_steps) == (12, 30_000_000)
     assert (p.xxz.tasks, p.xxz.batch_size, p.xxz.delta_step) == (2000, 64, 0.02)
 
 

@@ -1,16 +1,16 @@
 """MuJoCo Ant with PPO (paper Figure 3): a QNN features extractor against the paper's MLP policy.
 
-The paper's constants for this experiment live here: the environment (``Ant-v5`` spelled as the
-paper's ``Ant-v4`` without contact forces: 27-dim observation, no contact cost), the PPO constants
-of the released code, the MLP's ``net_arch`` and the QNN's size (9 qubits; ring layers from the
-profile). Sizes per profile: the ``ant`` section of :mod:`qcl_helpers.profiles`. The engine is
-:func:`qcl_helpers.rl.run_ppo`.
+This module holds the paper's constants for this experiment: the environment (``Ant-v5`` spelled
+as the paper's ``Ant-v4`` without contact forces: 27-dim observation, no contact cost), the PPO
+constants of the released code and the MLP policy's ``net_arch``. The QNN's shape (9 qubits, a
+ring, ``tanh(5 p)`` features, N(0, 1) angles) is ``models.PAPER_MODELS['ant']``; its depth comes
+from the ``ant`` section of :mod:`qcl_helpers.profiles`. The engine is :func:`qcl_helpers.rl.run_ppo`.
 
 Introduced in: 06 · Reinforcement learning on Ant
 """
 from __future__ import annotations
 
-from .. import profiles
+from .. import models, profiles
 from ..configs import ConfigError, PPOConfig, positive_int, seed_value
 from .base import Experiment, Grid, register
 
@@ -49,7 +49,7 @@ def make_config(model: str, *, profile=None, seed: int = 0, depth: int | None = 
     cfg = dict(
         experiment=NAME, model=model, profile=prof.name, seed=seed_value(seed),
         depth=positive_int("depth", s.qnn_depth if depth is None else depth) if qnn else None,
-        n_qubits=positive_int("qnn_qubits", s.qnn_qubits) if qnn else None,
+        n_qubits=models.PAPER_MODELS[NAME]["n_qubits"] if qnn else None,
         total_steps=positive_int("total_steps", s.total_steps if total_steps is None else total_steps),
         eval_every=positive_int("eval_every", s.eval_every),
         eval_episodes=positive_int("eval_episodes", s.eval_episodes),

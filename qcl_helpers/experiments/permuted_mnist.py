@@ -1,8 +1,9 @@
 """Permuted MNIST (paper Figure 1): every task is MNIST with its own fixed pixel permutation.
 
-The paper's constants for this experiment live here: the QNN (10 qubits, brickwall, the 10-class
-basis-state readout, angles drawn U(0, 2π)) and the MLP (784 -> NW -> 10); sizes per profile are
-the ``permuted_mnist`` section of :mod:`qcl_helpers.profiles`.
+This module holds the experiment's data sources, task stream and sweep grids. Its models are
+``models.PAPER_MODELS['permuted-mnist']`` (the one place of the paper's model shapes: a 10-qubit
+brickwall QNN with the 10-class basis-state readout, angles U(0, 2π); the MLP 784 -> NW -> 10);
+sizes per profile are the ``permuted_mnist`` section of :mod:`qcl_helpers.profiles`.
 
 Introduced in: 04 · Permuted MNIST
 """

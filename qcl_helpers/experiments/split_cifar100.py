@@ -1,8 +1,9 @@
 """Split CIFAR-100 (paper Figure 2): every task is a binary classification of two random fine classes.
 
-The paper's constants for this experiment live here: the QNN (10 qubits, brickwall, readout
-⟨Z⟩ of the last qubit as logits (e, −e), angles U(0, 2π)) and the MLP (1024 -> 256 -> NW -> 2);
-the empirical Fisher trace is measured after every task. Sizes per profile: the ``split_cifar``
+This module holds the experiment's data sources, task stream and sweep grids. Its models are
+``models.PAPER_MODELS['split-cifar100']`` (a 10-qubit brickwall QNN, readout ⟨Z⟩ of the last
+qubit as logits (e, −e), angles U(0, 2π); the MLP 1024 -> 256 -> NW -> 2). The empirical Fisher
+trace is measured after every task. Sizes per profile: the ``split_cifar``
 section of :mod:`qcl_helpers.profiles`. Offline, a generated stand-in replaces CIFAR-100 and every
 caption says so.
 

@@ -1,8 +1,9 @@
 """XXZ quantum-native data (paper Figure 4): classify which of two eigenstates of the XXZ chain a state is.
 
-The paper's constants for this experiment live here: the QNN (a ladder on the chain's qubits,
-readout ⟨Z₀⟩ as one logit, angles U(−0.1, 0.1); its batch loss is summed as in the released code)
-and the MLP ([Re ψ, Im ψ] -> NW -> NW -> 1). Sizes per profile: the ``xxz`` section of
+This module holds the experiment's data sources, task stream and sweep grids. Its models are
+``models.PAPER_MODELS['xxz']`` (a ladder QNN on the chain's qubits, readout ⟨Z₀⟩ as one logit,
+angles U(−0.1, 0.1), its batch loss summed as in the released code; the MLP [Re ψ, Im ψ] -> NW ->
+NW -> 1). Sizes per profile: the ``xxz`` section of
 :mod:`qcl_helpers.profiles`; the physics is :mod:`qcl_helpers.xxz`.
 
 Introduced in: 07 · Quantum-native data
@@ -66,7 +67,8 @@ def build_model(config):
     if config.model == "qnn":
         return models.paper_qnn(NAME, depth=config.depth, seed=config.seed, precision=config.precision,
                                 n_qubits=config.sites)
-    return seeded(config.seed, models.MLP, [2 * 2**config.sites, config.width, config.width, 1])
+    sizes = models.PAPER_MODELS[NAME]["mlp"](config.width)  # [2 * 2**10, w, w, 1] on the paper's chain
+    return seeded(config.seed, models.MLP, [2 * 2**config.sites] + sizes[1:])
 
 
 def _figure4(P):
