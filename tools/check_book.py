@@ -4,8 +4,12 @@
     python tools/check_book.py _build/ci/_build/html --screenshots _build/screenshots
 
 A page fails if it shows a Python traceback or error output, if an image does not load, if
-its mathematics is not typeset by MathJax, or if a widget cell has no static figure (the
-online book has no kernel, so each widget cell must also draw its default figure).
+its mathematics is not typeset by MathJax or MathJax reports an error ("Math input error"),
+if its text shows unparsed ``$...$``, raw TeX or control characters, if a widget cell has no
+static figure (the online book has no kernel, so each widget cell must also draw its
+default figure) or a widget fell back to its text repr, if a notebook page lacks its Colab
+button, if a figure lacks its data/profile/scale caption, or if printed output is wider than
+the column (cut off).
 
 The pages are served from a local HTTP server on 127.0.0.1 (MathJax is vendored in
 book/_static, so no network is needed). Chromium is Debian's ``chromium`` package, driven
@@ -29,9 +33,71 @@ SKIP = {"genindex.html", "search.html", "py-modindex.html"}
 PAGE_CHECK_JS = r"""
 const problems = [];
 const here = location.origin;
+const short = s => s.replace(/\s+/g, " ").trim().slice(0, 80);
 for (const img of document.images) {
   const ok = img.complete && img.naturalWidth > 0;
-  if (!ok && img.src.startsWith(here)) problems.push("image did not load: " + img.getAttribute("src"));
+  const src = img.getAttribute("src") || "";
+  if (!ok && (img.src.startsWith(here) || src.startsWith("data:"))) {
+    problems.push("image did not load: " + src.slice(0, 60));
+  }
+}
+// MathJax's own error boxes ("Math input error", undefined control sequences, ...)
+const mathErrors = new Set();
+for (const e of document.querySelectorAll("mjx-merror, [data-mjx-error]")) {
+  mathErrors.add("MathJax error: " + short(e.getAttribute("data-mjx-error") || e.textContent));
+}
+// An undefined macro is not an error to MathJax: it prints the macro's name in red
+for (const e of document.querySelectorAll('mjx-container [style*="color: red"]')) {
+  const mml = e.closest("mjx-container").querySelector("mjx-assistive-mml");
+  mathErrors.add("MathJax: undefined control sequence (shown in red): "
+                 + short((mml && mml.textContent) || ""));
+}
+problems.push(...mathErrors);
+// Text a reader sees (not code, outputs or typeset maths): unparsed $...$, raw TeX, control chars
+const SKIP = "script, style, code, pre, .math, mjx-container, .highlight, .cell_output, textarea, "
+           + ".MathJax, nav, .bd-sidebar, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-header, "
+           + ".bd-header-article, head, title, kbd";
+const walker = document.createTreeWalker(document.querySelector("main") || document.body,
+                                         NodeFilter.SHOW_TEXT);
+const TEX = /\\(frac|mathrm|mathbb|mathcal|operatorname|sum|prod|int|begin|end|left|right|langle|rangle|[lr]?Vert|cdot|otimes|dagger|alpha|beta|gamma|theta|lambda|sigma|partial|nabla|sqrt|le|ge|leq|geq|in|to|infty|tfrac|dfrac|text)(?![a-zA-Z])/;
+const seenText = new Set();
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const t = n.nodeValue;
+  if (!t || !t.trim() || (n.parentElement && n.parentElement.closest(SKIP))) continue;
+  let msg = null;
+  const ctrl = t.match(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/);
+  if (ctrl) msg = "control character U+" + ctrl[0].charCodeAt(0).toString(16).padStart(4, "0")
+                  + " in text: " + short(t.replace(/[\u0000-\u001F\u007F]/g, "?"));
+  else if (/\$[^$\s][^$]*\$|\$\$/.test(t)) msg = "unparsed math ($...$) in text: " + short(t);
+  else if (/\\\(|\\\[/.test(t)) msg = "unparsed math (\\( or \\[) in text: " + short(t);
+  else if (TEX.test(t)) msg = "raw TeX in text: " + short(t);
+  if (msg && !seenText.has(msg)) { seenText.add(msg); problems.push(msg); }
+}
+// A notebook page (it has code cells) needs its Colab launch button
+if (document.querySelector("div.cell") && !document.querySelector('a[href*="colab.research.google.com"]')) {
+  problems.push("chapter page without its Colab button");
+}
+// Every figure in a cell's output carries its data/profile/scale caption as text
+for (const img of document.querySelectorAll(".cell_output img")) {
+  const box = img.closest("figure") || img.closest(".output") || img.parentElement;
+  const text = (box && box.textContent) || "";
+  if (!(text.includes("Data:") && text.includes("profile:") && text.includes("scale:"))) {
+    const cell = img.closest("div.cell");
+    problems.push("figure without its data/scale caption: "
+                  + short((cell && cell.querySelector(".cell_input") || {}).textContent || ""));
+  }
+}
+// Outputs: widgets that fell back to their text repr, printed text cut off at the column
+const WIDGET_REPR = /^\s*(VBox|HBox|Box|interactive|IntSlider|FloatSlider|SelectionSlider|Dropdown|Output|Tab|Accordion)\((children|value|description|options|layout)=/m;
+for (const out of document.querySelectorAll(".cell_output .output")) {
+  const text = out.textContent || "";
+  if (WIDGET_REPR.test(text)) problems.push("widget shown as a bare text repr: " + short(text));
+}
+for (const pre of document.querySelectorAll(".cell_output pre")) {
+  if (pre.scrollWidth > pre.clientWidth + 2) {
+    problems.push("printed output wider than the column (cut off, scrolls sideways): "
+                  + short((pre.textContent || "").split("\n").find(l => l.length > 60) || pre.textContent));
+  }
 }
 const seen = new Set();
 for (const out of document.querySelectorAll(".output")) {
