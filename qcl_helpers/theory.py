@@ -280,7 +280,10 @@ class SaturationBounds:
     """Proposition 1's sandwich for ``Tr F(alpha)`` along ``w_out -> alpha * w_out``.
 
     ``lower[a] <= Tr F(alphas[a]) <= upper[a]``; ``rate = 2 * min margin`` is the exact
-    exponential decay rate in ``alpha``.
+    exponential decay rate in ``alpha``. ``upper_output_only`` is a plausible *wrong* upper
+    bound, the same expression without the feature-map term ``alpha^2 ||V||^2 ||J_i||^2`` (as
+    if only the output layer were trained): a negative control that a trained network with
+    hidden layers violates.
 
     Introduced in: 02 · Proposition 1: saturation under weight growth
     """
@@ -290,6 +293,7 @@ class SaturationBounds:
     upper: np.ndarray
     rate: float
     min_margin: float
+    upper_output_only: np.ndarray | None = None
 
 
 def output_saturation_bounds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, alphas) -> SaturationBounds:
@@ -315,13 +319,15 @@ def output_saturation_bounds(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     h_sq = h.pow(2).sum(1) + (1.0 if last.bias is not None else 0.0)
     v_op_sq = float(torch.linalg.matrix_norm(last.weight.detach().double(), ord=2) ** 2)
     j_sq = _feature_jacobian_sq_opnorms(model, x).double()
-    lower, upper = [], []
+    lower, upper, output_only = [], [], []
     for a in alphas:
         u = torch.exp(-a * m).sum(1)  # exp(-inf) = 0 drops c = y
         lower.append(float(((u / (1 + u)) ** 2 * h_sq).mean()))
         upper.append(float((2 * u**2 * (h_sq + a * a * v_op_sq * j_sq)).mean()))
+        output_only.append(float((2 * u**2 * h_sq).mean()))
     mmin = float(finite.min())
-    return SaturationBounds(alphas, np.array(lower), np.array(upper), 2 * mmin, mmin)
+    return SaturationBounds(alphas, np.array(lower), np.array(upper), 2 * mmin, mmin,
+                            np.array(output_only))
 
 
 def fisher_along(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scales, which: str = "output",

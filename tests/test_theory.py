@@ -114,3 +114,12 @@ def test_output_saturation_rate_is_bracketed_and_wrong_rates_are_not(fitted):
     b = theory.decay_rate_bracket(tail, theory.fisher_along(net, x, y, tail))
     assert b.contains(2 * m)
     assert not b.contains(m)  # the rate of 1 - p, not of its square
+
+
+def test_output_only_upper_bound_is_a_failing_control(fitted):
+    net, x, y = fitted
+    alphas = [0.5, 1, 2, 4, 8]
+    b = theory.output_saturation_bounds(net, x, y, alphas)
+    f = theory.fisher_along(net, x, y, alphas)
+    assert np.all(b.upper_output_only <= b.upper)
+    assert np.any(f > b.upper_output_only * (1 + 1e-9))  # the hidden layers carry gradient too
