@@ -475,6 +475,158 @@ def measured_fit(rows) -> Fit:
     return fit_exponent([r.n_qubits for r in rows], [r.mean for r in rows], [r.stderr for r in rows])
 
 
+def law_checks(rows, *, k: float = 4.0, slack: float = 0.05, fisher: bool = False) -> dict:
+    """Which scaling laws the measured exponent of ``rows`` (one layout and depth rule) agrees with.
+
+    The tolerance is ``k * se(slope) + slack`` (``slack`` for the residual design error at finite
+    depth). Laws: ``"2-design"`` -- the slope of the Haar closed form over the same qubit counts
+    (of the 2-design Fisher estimate, per gate, with ``fisher=True``); ``"1/d^2"`` -- twice that
+    slope; ``"no decay"`` -- slope 0. Returns ``{"fit", "law_slopes", "tol", "agrees"}``.
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    ns = [r.n_qubits for r in rows]
+    if fisher:
+        fit = fit_exponent(ns, [r.fisher.mean() / r.n_gates for r in rows],
+                           [r.fisher.std(ddof=1) / math.sqrt(r.draws) / r.n_gates for r in rows])
+        law = fit_exponent(ns, [r.fisher_haar / r.n_gates for r in rows]).slope
+    else:
+        fit, law = measured_fit(rows), closed_form_fit(rows).slope
+    laws = {"2-design": law, "1/d^2": 2 * law, "no decay": 0.0}
+    tol = k * fit.slope_se + slack
+    return {"fit": fit, "law_slopes": laws, "tol": tol,
+            "agrees": {name: fit.agrees(s, tol) for name, s in laws.items()}}
+
+
+def exponent_table(result: dict, keys=("deep", "shallow")) -> str:
+    """One line per (circuit family, layout): fitted slope of ``log2 E||grad_g z||^2`` vs ``n``,
+    the closed form's slope over the same ``n``, the tolerance, and which laws agree.
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    lines = [f"{'circuits':8s} {'layout':9s} {'n':>7s} {'slope':>14s} {'2-design':>9s} {'tol':>5s}  agrees with"]
+    for key in keys:
+        for kind in sorted({r.kind for r in result[key]}):
+            rows = select(result[key], kind)
+            c = law_checks(rows)
+            ok = ", ".join(name for name, a in c["agrees"].items() if a) or "none"
+            span = f"{rows[0].n_qubits}-{rows[-1].n_qubits}"
+            lines.append(f"{key:8s} {kind:9s} {span:>7s} {c['fit'].slope:+7.3f} ± {c['fit'].slope_se:.3f} "
+                         f"{c['law_slopes']['2-design']:+9.3f} {c['tol']:5.3f}  {ok}")
+    return "\n".join(lines)
+
+
+def closed_form_mean(n_qubits: int, samples: int = 4000) -> float:
+    """The Haar closed form averaged over the paper's initialization ``theta_g ~ U(0, 2 pi)^15``:
+    ``E_theta haar.gradient_variance(n, theta)`` (a fixed seed, so the curve is reproducible).
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    theta = haar.random_gate_params(samples, None, seed=12345)
+    return float(np.mean(haar.gradient_variance(n_qubits, theta)))
+
+
+_MARKERS = {"brickwall": "o", "ladder": "s", "ring": "^"}
+
+
+def plot_gradients(result: dict, *, title: str = ""):
+    """Measured ``E ||grad_g z||^2`` (±2 s.e.) against ``n`` on a log scale, deep and shallow
+    circuits per layout, with the Haar closed form (line). Returns the figure.
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plotting
+
+    kinds = sorted({r.kind for r in result["deep"] + result["shallow"]})
+    colors = dict(zip(kinds, plotting.family_colors(list(range(1, len(kinds) + 1)), "qnn")))
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    for key, fill in (("deep", True), ("shallow", False)):
+        for kind in kinds:
+            rows = select(result[key], kind)
+            if not rows:
+                continue
+            ns = np.array([r.n_qubits for r in rows]) + (0.08 if key == "deep" else -0.08)
+            ax.errorbar(ns, [r.mean for r in rows], [2 * r.stderr for r in rows],
+                        fmt=_MARKERS.get(kind, "o"), color=colors[kind], ms=5, capsize=2,
+                        mfc=colors[kind] if fill else "white", label=f"{kind}, {key}")
+    all_n = sorted({r.n_qubits for r in result["deep"] + result["shallow"]})
+    dense = np.arange(min(all_n), max(all_n) + 1)
+    ax.plot(dense, [closed_form_mean(n) for n in dense], "k-",
+            lw=1, label="Haar closed form (2-design)")
+    ax.set(yscale="log", xlabel="qubits n",
+           ylabel=r"$\mathbb{E}\,\|\nabla_{\theta_g}\langle Z_0\rangle\|^2$",
+           title=title or "gradient of the middle gate: shallow (open) vs deep (filled)")
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def plot_onset(rows, *, title: str = ""):
+    """Measured / closed form against depth at one ``n`` (the onset of the 2-design regime).
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r.depth)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    depths = [r.depth for r in rows]
+    ratio = [r.mean / r.prediction for r in rows]
+    err = [2 * r.stderr / r.prediction for r in rows]
+    ax.errorbar(depths, ratio, err, fmt="o-", color="C0", capsize=2)
+    ax.axhline(1.0, color="k", lw=1, ls="--", label="2-design value")
+    ax.axvline(deep_depth(rows[0].n_qubits), color="0.5", ls=":", label="depth 2n+8")
+    ax.set(xscale="log", yscale="log", xlabel="layers", ylabel="measured / closed form",
+           title=title or f"onset of the 2-design regime, brickwall n={rows[0].n_qubits}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_fisher(result: dict, *, title: str = ""):
+    """Fisher trace against ``n``: measured mean (markers) and maximum over draws (dashes), the
+    2-design estimate for deep circuits (dotted) and the uniform bound ``15 G`` (dashed, first
+    layout). Returns the figure.
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plotting
+
+    kinds = sorted({r.kind for r in result["fisher_deep"]})
+    colors = dict(zip(kinds, plotting.family_colors(list(range(1, len(kinds) + 1)), "qnn")))
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    for key, fill in (("fisher_deep", True), ("fisher_shallow", False)):
+        family = key.split("_")[1]
+        for kind in kinds:
+            rows = select(result[key], kind)
+            ns = [r.n_qubits for r in rows]
+            ax.plot(ns, [r.fisher.mean() for r in rows], _MARKERS.get(kind, "o") + "-", color=colors[kind],
+                    mfc=colors[kind] if fill else "white", label=f"{kind}, {family}")
+            ax.plot(ns, [r.fisher.max() for r in rows], "_", ms=12, color=colors[kind])
+            if fill:
+                ax.plot(ns, [r.fisher_haar for r in rows], ":", color=colors[kind])
+        rows = select(result[key], kinds[0])
+        ax.plot([r.n_qubits for r in rows], [fisher_bound(r.n_gates) for r in rows], "k--" if fill else "k-.",
+                lw=1, label=f"uniform bound 15G, {family}")
+    ax.set(yscale="log", xlabel="qubits n", ylabel=r"$\mathrm{Tr}\,F$ at $|0\ldots0\rangle$",
+           title=title or "Fisher trace (dashes: max over draws; dotted: 2-design estimate)")
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def cost_line(rows) -> str:
+    """Wall and CPU seconds per draw of the largest ``n`` in ``rows`` (one line).
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    r = max(rows, key=lambda r: (r.n_qubits, r.n_gates))
+    return (f"{r.kind} n={r.n_qubits}, {r.depth} layers ({r.n_gates} gates) on {r.device}: "
+            f"{r.seconds / r.draws:.2f} s wall, {r.cpu_seconds / r.draws:.2f} s CPU per draw "
+            f"({r.draws} draws)")
+
+
 # --------------------------------------------------------------------------------------------
 # Stored results
 # --------------------------------------------------------------------------------------------
@@ -520,7 +672,30 @@ def load(path) -> tuple:
     return rows, doc["sizes"], prov
 
 
-STORED = "scaling/lightning-cpu.json"
+STORED = "scaling"
+
+
+def load_stored(folder=None) -> tuple:
+    """Every ``lightning-cpu-*.json`` under ``results/scaling/`` merged into one result, with the
+    provenance of each file: ``(result, [(file name, sizes, provenance), ...])``. Raises a one-line
+    ``FileNotFoundError`` when there is none.
+
+    Introduced in: 09 · Fisher trace and gradients at scale
+    """
+    from . import results
+
+    folder = Path(folder) if folder is not None else results.stored_path(STORED)
+    files = sorted(folder.glob("lightning-cpu-*.json"))
+    if not files:
+        raise FileNotFoundError(f"no stored scaling results in {folder}; run python -m qcl_helpers.scaling "
+                                "--profile paper --out results/scaling/lightning-cpu-<layout>.json")
+    merged, meta = {}, []
+    for f in files:
+        rows, sz, prov = load(f)
+        for k, v in rows.items():
+            merged.setdefault(k, []).extend(v)
+        meta.append((f.name, sz, prov))
+    return merged, meta
 
 
 def main(argv=None) -> None:

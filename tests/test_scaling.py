@@ -121,3 +121,46 @@ def test_profile_sizes_grow_from_ci_to_paper():
     assert max(ci.qubits) < max(quick.qubits) < max(paper.qubits) == 20
     assert ci.draws < quick.draws < paper.draws
     assert "paper profile: 400" in scaling.compare("quick", "draws")
+
+
+def _synthetic(kind, ns, slope, rel_noise=0.02, draws=200):
+    """Draws whose mean follows 2^(slope n) and whose predictions are the Haar closed form."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in ns:
+        mean = 0.5 * 2.0 ** (slope * n)
+        sq = mean * (1 + rel_noise * rng.standard_normal(draws) * math.sqrt(draws))
+        pred = haar.gradient_variance(n, haar.random_gate_params(draws, None, seed=n))
+        rows.append(scaling.Draws(kind, n, 2 * n + 8, 10 * n, 0, np.zeros(draws), np.abs(sq), pred))
+    return rows
+
+
+def test_law_checks_accept_the_right_law_and_reject_the_wrong_ones():
+    ns = (4, 6, 8, 10, 12)
+    deep = scaling.law_checks(_synthetic("brickwall", ns, -1.0))
+    assert deep["agrees"] == {"2-design": True, "1/d^2": False, "no decay": False}
+    flat = scaling.law_checks(_synthetic("brickwall", ns, 0.0))
+    assert flat["agrees"] == {"2-design": False, "1/d^2": False, "no decay": True}
+    steep = scaling.law_checks(_synthetic("brickwall", ns, -2.0))
+    assert steep["agrees"]["1/d^2"] and not steep["agrees"]["2-design"]
+    table = scaling.exponent_table({"deep": _synthetic("ladder", ns, -1.0), "shallow": []}, keys=("deep",))
+    assert "ladder" in table and "2-design" in table.splitlines()[-1]
+
+
+def test_load_stored_merges_files_and_names_the_fix_when_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m qcl_helpers.scaling"):
+        scaling.load_stored(tmp_path)
+    sz = scaling.ScalingSizes(layouts=("ladder",), qubits=(4,), deep_qubits=(4,), draws=2,
+                              fisher_qubits=(), onset_depths=())
+    for kind in ("brickwall", "ladder"):
+        res = scaling.sweep(dataclasses_replace(sz, layouts=(kind,)))
+        scaling.save(res, tmp_path / f"lightning-cpu-{kind}.json", sz, "ci")
+    merged, meta = scaling.load_stored(tmp_path)
+    assert {r.kind for r in merged["deep"]} == {"brickwall", "ladder"} and len(meta) == 2
+    assert "n=4" in scaling.cost_line(merged["deep"])
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
