@@ -9,6 +9,13 @@ the "arbitrary phase" of an eigenvector is a sign (a complex Hermitian ``eigh`` 
 returns the same real vectors). Site ``i`` is qubit ``i`` of :mod:`qcl_helpers.circuits`: qubit 0
 is the **most significant** bit of a basis index, as in PennyLane and TensorCircuit.
 
+The released generator does not diagonalize that real matrix. It builds ``H`` with TensorCircuit in
+complex64, whose ``Y Y`` terms carry ``(-i)**2 = -1 + 8.7e-8 i`` (single-precision ``exp(2 log(-i))``),
+and diagonalizes it with TensorFlow's complex64 ``eigh``: the matrix has tiny imaginary entries, and
+the eigenvectors come out complex, with phases that look random. :func:`released_hamiltonian`
+rebuilds that complex64 matrix bit for bit, and ``method="released"`` diagonalizes it in single
+precision (LAPACK ``heevd`` through SciPy), the ``"released"`` data source of :class:`XXZTasks`.
+
 * :func:`hamiltonian` builds ``H`` as a ``scipy.sparse`` matrix; :func:`pennylane_hamiltonian`
   builds the same operator from ``qml.X/Y/Z`` (the tests check one against the other).
 * :func:`diagonalize` diagonalizes ``H(Δ)`` for every Δ of a grid (dense ``eigh``, eigenstates
@@ -18,7 +25,8 @@ is the **most significant** bit of a basis index, as in PennyLane and TensorCirc
   "i-th eigenstate across Δ" depends on ``eigh``'s arbitrary signs and, inside degenerate levels,
   on its arbitrary choice of basis.
 * :class:`XXZTasks` is the task stream: task ``t`` classifies the ``i``-th against the ``j``-th
-  eigenstate over all Δ, with the same interface as :class:`qcl_helpers.data.PermutedMnist`.
+  eigenstate over all Δ, with the same interface as :class:`qcl_helpers.data.PermutedMnist`; its
+  train/test split is drawn once and reused (``split="fixed"``, the released code) or per task.
 
 Introduced in: 07 · Quantum-native data
 """
@@ -37,12 +45,21 @@ import numpy as np
 
 #: The paper's grid: Δ from -2 to 2 in steps of 0.02 (201 values).
 PAPER_GRID = (-2.0, 2.0, 0.02)
-#: How the eigenvectors are obtained: one dense ``eigh`` of the full matrix (the paper's way), or
-#: one ``eigh`` per magnetization sector (H conserves total Z; ~30x cheaper at L = 10, and every
-#: eigenvector then has a definite magnetization).
-METHODS = ("full", "sectors")
-#: Phase conventions a task stream can use (see :class:`XXZTasks`).
-SOURCES = ("raw", "phase-fixed", "random-phase")
+#: How the eigenvectors are obtained: one dense float64 ``eigh`` of the full real matrix, one
+#: ``eigh`` per magnetization sector (H conserves total Z; ~30x cheaper at L = 10, and every
+#: eigenvector then has a definite magnetization), or the released generator's way: a complex64
+#: ``eigh`` of TensorCircuit's complex64 matrix (:func:`released_hamiltonian`).
+METHODS = ("full", "sectors", "released")
+#: Phase conventions a task stream can use (see :class:`XXZTasks`). "released" is the paper's data.
+SOURCES = ("released", "raw", "phase-fixed", "random-phase")
+#: Train/test splits of a task stream: one shuffle reused by every task (the released code) or one
+#: per task.
+SPLITS = ("fixed", "per-task")
+#: The released script's shuffle seed (``sklearn.utils.shuffle(..., random_state=42)``).
+RELEASED_SPLIT_SEED = 42
+#: LAPACK driver used for ``method="released"``: of the complex64 solvers available without
+#: TensorFlow, the one whose phase statistics are closest to ``tf.linalg.eigh`` (chapter 07).
+RELEASED_DRIVER = "evd"
 #: Largest chain the dense routines accept (2**14 = 16,384 amplitudes per state).
 MAX_SITES = 14
 #: Relative energy tolerance used to call two levels degenerate.
@@ -171,6 +188,83 @@ def pennylane_hamiltonian(sites: int, delta: float):
     return qml.sum(*terms)
 
 
+def released_bonds(sites: int) -> tuple:
+    """The bonds in the order TensorCircuit's ``Line1D(L, pbc=True)`` lists them.
+
+    networkx walks node 0 first, so the periodic bond comes second: ``(0, 1), (0, L-1), (1, 2), ...,
+    (L-2, L-1)``; for ``L = 2`` there is a single bond (our :func:`bonds` counts it twice). The order
+    matters only for float32 rounding of the diagonal.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    L = check_sites(sites)
+    if L == 2:
+        return ((0, 1),)
+    return ((0, 1), (0, L - 1)) + tuple((i, i + 1) for i in range(1, L - 1))
+
+
+def released_hamiltonian(sites: int, delta: float) -> np.ndarray:
+    """``H(Δ)`` as the released generator builds it: a dense complex64 matrix, bit for bit.
+
+    TensorCircuit's ``heisenberg_hamiltonian`` makes one sparse term per Pauli string (``ZZ``, ``XX``,
+    ``YY`` per bond, in :func:`released_bonds` order), with value ``(1 - 2e) (-i)**n_Y w``, and adds
+    the terms pairwise (divide and conquer) in complex64. In single precision ``(-i)**2`` is
+    ``-1 + δ i`` with ``δ = 8.74e-8``, so each bond's ``XX + YY`` is ``2 - δ i`` where the two spins
+    differ and ``δ i`` (not 0) where they agree; the diagonal is the float32 sum of ``±Δ``. The matrix
+    is complex symmetric, not exactly Hermitian; an ``eigh`` reads its lower triangle.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    L = check_sites(sites)
+    dim = 2**L
+    idx = np.arange(dim)
+    minus_i_squared = np.exp(np.complex64(2) * np.log(np.complex64(-1j)))  # what tf.pow computes
+    yy = np.complex64(minus_i_squared)
+    h = np.zeros((dim, dim), dtype=np.complex64)
+    terms = []
+    d32 = np.float32(delta)
+    for a, b in released_bonds(L):
+        ba = (idx >> (L - 1 - a)) & 1
+        bb = (idx >> (L - 1 - b)) & 1
+        differ = ba != bb
+        terms.append(np.where(differ, -d32, d32).astype(np.float32))
+        terms += [None, None]  # XX and YY add nothing to the diagonal
+        flip = (1 << (L - 1 - a)) | (1 << (L - 1 - b))
+        # XX: +1; YY: (1 - 2 parity) (-i)**2, i.e. -yy where the spins differ, +yy where they agree
+        h[idx, idx ^ flip] += np.where(differ, np.complex64(1) - yy, np.complex64(1) + yy)
+
+    def pairwise(parts):
+        if len(parts) > 2:
+            return pairwise(parts[:len(parts) // 2]) + pairwise(parts[len(parts) // 2:])
+        total = np.zeros(dim, dtype=np.float32)
+        for part in parts:
+            if part is not None:
+                total = total + part
+        return total
+
+    h[idx, idx] = pairwise(terms)
+    return h
+
+
+def released_deltas(deltas) -> np.ndarray:
+    """The Δ values the released script would use for the grid ``deltas``.
+
+    It writes ``np.arange(-2.0, 2.02, 0.02)``, whose values are not rounded (``1.78e-15`` instead of
+    ``0``); for an evenly spaced grid this returns the matching ``np.arange`` values when they round
+    to ``deltas``, and ``deltas`` itself otherwise.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    grid = check_grid(deltas)
+    if grid.size < 2:
+        return grid
+    step = float(np.round(grid[1] - grid[0], 12))
+    cand = np.arange(grid[0], grid[-1] + step, step)
+    if cand.size == grid.size and np.allclose(np.round(cand, 12), grid, rtol=0, atol=1e-12):
+        return cand
+    return grid
+
+
 def magnetization(sites: int) -> np.ndarray:
     """Total ``Σ_i Z_i`` of every basis state (``L`` minus twice the number of 1-bits).
 
@@ -190,8 +284,9 @@ class Spectrum:
     """All eigenpairs of ``H(Δ)`` on a Δ grid.
 
     ``energies[k, n]`` is the ``n``-th lowest energy at ``deltas[k]``; ``states[k, n]`` the
-    matching eigenvector (a row of ``2**sites`` real amplitudes). ``seconds`` is how long the
-    diagonalization took (``loaded=True``: read from the cache at ``path`` instead).
+    matching eigenvector (a row of ``2**sites`` amplitudes: real for ``method="full"`` and
+    ``"sectors"``, complex64 for ``"released"``). ``seconds`` is how long the diagonalization took
+    (``loaded=True``: read from the cache at ``path`` instead).
 
     Introduced in: 07 · Quantum-native data
     """
@@ -243,22 +338,46 @@ def _eigh_sectors(h, sites: int):
     return energies[order], vectors[:, order]
 
 
-def diagonalize(sites: int, deltas=None, *, method: str = "full", progress: bool = False) -> Spectrum:
-    """Diagonalize ``H(Δ)`` for every Δ of ``deltas`` (default: the paper's grid), float64, no cache.
+def _eigh_released(sites: int, delta: float):
+    """Eigenpairs of :func:`released_hamiltonian` in single precision (complex64 vectors)."""
+    import scipy.linalg
 
-    ``method="full"`` is the paper's dense ``eigh`` of the whole ``2**L x 2**L`` matrix; ``"sectors"``
-    diagonalizes each magnetization block separately and merges them by energy (stable sort).
+    h = released_hamiltonian(sites, delta)
+    w, v = scipy.linalg.eigh(h, lower=True, driver=RELEASED_DRIVER, check_finite=False)
+    return w, v
+
+
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`METHODS`, else a one-line ``ValueError``.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown diagonalization method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def diagonalize(sites: int, deltas=None, *, method: str = "full", progress: bool = False) -> Spectrum:
+    """Diagonalize ``H(Δ)`` for every Δ of ``deltas`` (default: the paper's grid), no cache.
+
+    ``method="full"``: float64 dense ``eigh`` of the whole real ``2**L x 2**L`` matrix; ``"sectors"``:
+    each magnetization block separately, merged by energy (stable sort); ``"released"``: the
+    released generator's complex64 matrix (:func:`released_hamiltonian`, at the unrounded Δ of
+    :func:`released_deltas`) with a single-precision complex ``eigh`` -- complex64 eigenvectors with
+    solver-chosen phases, float32 energies (stored as float64).
 
     Introduced in: 07 · Quantum-native data
     """
     L = check_sites(sites)
     grid = check_grid(delta_grid() if deltas is None else deltas)
-    if method not in METHODS:
-        raise ValueError(f"unknown diagonalization method {method!r}; choose one of {', '.join(METHODS)}")
-    h_xy, h_zz = (m.toarray() for m in hamiltonian_parts(L))
+    check_method(method)
     dim = 2**L
     energies = np.empty((grid.size, dim))
-    states = np.empty((grid.size, dim, dim))
+    states = np.empty((grid.size, dim, dim), dtype=np.complex64 if method == "released" else np.float64)
+    if method == "released":
+        exact = released_deltas(grid)
+    else:
+        h_xy, h_zz = (m.toarray() for m in hamiltonian_parts(L))
     tic = time.perf_counter()
     it = grid
     if progress:
@@ -266,11 +385,12 @@ def diagonalize(sites: int, deltas=None, *, method: str = "full", progress: bool
 
         it = tqdm(grid, desc=f"eigh, L={L}", unit="Δ")
     for k, delta in enumerate(it):
-        h = h_xy + delta * h_zz
-        if method == "full":
-            w, v = np.linalg.eigh(h)
+        if method == "released":
+            w, v = _eigh_released(L, exact[k])
+        elif method == "full":
+            w, v = np.linalg.eigh(h_xy + delta * h_zz)
         else:
-            w, v = _eigh_sectors(h, L)
+            w, v = _eigh_sectors(h_xy + delta * h_zz, L)
         energies[k] = w
         states[k] = v.T
     return Spectrum(L, grid, energies, states, method, time.perf_counter() - tic)
@@ -316,19 +436,20 @@ def spectrum(sites: int = 10, deltas=None, *, method: str = "full", cache: bool 
     The first call diagonalizes and writes the cache atomically (temporary file, then
     ``os.replace``); later calls load it. Eigenvectors are stored as ``dtype`` (default float32:
     the paper trains in complex64, and at L = 10 the 201 x 1024 x 1024 array is 0.8 GB in float32);
-    energies stay float64. A cache file that does not match the request is recomputed.
+    energies stay float64. ``method="released"`` always stores its complex64 vectors as they are
+    (``dtype`` is ignored; 1.7 GB at L = 10) in its own file: the method is part of the file name.
+    A cache file that does not match the request is recomputed.
 
     Introduced in: 07 · Quantum-native data
     """
     L = check_sites(sites)
     grid = check_grid(delta_grid() if deltas is None else deltas)
-    if method not in METHODS:
-        raise ValueError(f"unknown diagonalization method {method!r}; choose one of {', '.join(METHODS)}")
-    dtype = np.dtype(dtype)
+    check_method(method)
+    dtype = np.dtype(np.complex64 if method == "released" else dtype)
     path = cache_path(L, grid, method=method)
-    memo = _MEMO.get("spectrum")
+    memo = _MEMO.get(method)  # one spectrum kept in memory per method
     if cache and memo is not None and memo[0] == _stamp(path) and memo[1].states.dtype == dtype:
-        return memo[1]  # already in memory, file unchanged (one spectrum is kept: 0.8 GB at L = 10)
+        return memo[1]  # already in memory, file unchanged (0.8 GB in float32 at L = 10)
     if cache and path.exists():
         tic = time.perf_counter()
         try:
@@ -338,7 +459,7 @@ def spectrum(sites: int = 10, deltas=None, *, method: str = "full", cache: bool 
                 if ok:
                     spec = Spectrum(L, grid, f["energies"], f["states"], method, float(f["seconds"]),
                                     loaded=True, path=path, load_seconds=time.perf_counter() - tic)
-                    _MEMO["spectrum"] = (_stamp(path), spec)
+                    _MEMO[method] = (_stamp(path), spec)
                     return spec
         except (OSError, KeyError, ValueError):
             pass  # unreadable or foreign file: recompute and overwrite it below
@@ -348,7 +469,7 @@ def spectrum(sites: int = 10, deltas=None, *, method: str = "full", cache: bool 
         _save_atomic(path, sites=np.int64(L), deltas=grid, energies=spec.energies, states=spec.states,
                      method=np.str_(method), seconds=np.float64(spec.seconds))
         spec.path = path
-        _MEMO["spectrum"] = (_stamp(path), spec)
+        _MEMO[method] = (_stamp(path), spec)
     return spec
 
 
@@ -448,6 +569,17 @@ def neighbour_overlaps(states) -> np.ndarray:
 # The task stream
 # --------------------------------------------------------------------------------------------
 
+def method_for(source: str) -> str:
+    """The diagonalization method behind a data source: ``"released"`` for ``"released"``, else
+    ``"full"`` (the float64 ``eigh`` that ``raw``, ``phase-fixed`` and ``random-phase`` start from).
+
+    Introduced in: 07 · Quantum-native data
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown XXZ source {source!r}; choose one of {', '.join(SOURCES)}")
+    return "released" if source == "released" else "full"
+
+
 def split_sizes(n_deltas: int, test_fraction: float = 0.2) -> tuple:
     """``(train, test)`` states per task for a grid of ``n_deltas`` values: ``2 * n_deltas`` states,
     the test share rounded up (``(321, 81)`` on the paper's grid).
@@ -469,11 +601,20 @@ class XXZTasks:
     Task ``t`` draws a seeded pair ``(i, j)`` of eigenstate indices (``i != j``); its data are the
     ``i``-th eigenstates at every Δ of the grid (label 0) and the ``j``-th (label 1) -- ``2 x 201 =
     402`` states on the paper's grid -- split at random into train and test (``test_fraction``,
-    rounded up: 321 / 81 on the paper's grid). ``source`` picks the phase convention:
+    rounded up: 321 / 81 on the paper's grid). ``source`` picks the eigenvectors and their phases:
 
-    * ``"raw"`` -- eigenvectors as ``eigh`` returns them (the paper);
-    * ``"phase-fixed"`` -- :func:`fix_phase` applied (largest amplitude real and positive);
-    * ``"random-phase"`` -- :func:`random_phase` applied (a complex global phase per state).
+    * ``"released"`` -- the released generator's: complex64 ``eigh`` of TensorCircuit's complex64
+      matrix (``method="released"``), complex vectors with solver-chosen phases (the paper's data);
+    * ``"raw"`` -- a float64 real ``eigh`` (``method``), real vectors with arbitrary signs;
+    * ``"phase-fixed"`` -- ``"raw"`` with :func:`fix_phase` (largest amplitude real and positive);
+    * ``"random-phase"`` -- ``"raw"`` with :func:`random_phase` (a complex global phase per state).
+
+    ``split`` picks the train/test split: ``"fixed"`` shuffles the ``2K`` positions once with
+    ``split_seed`` and reuses that split for every task, as the released script does
+    (``shuffle(x, y, random_state=42)`` on the same-length array in every task: position ``p`` is the
+    ``p``-th Δ of state ``i`` for ``p < K``, of state ``j`` otherwise); ``"per-task"`` draws a new
+    split for every task from ``seed``. The ``"fixed"`` permutation is ``RandomState(42).permutation``,
+    which is what ``sklearn.utils.shuffle(random_state=42)`` applies.
 
     Model inputs: the QNN gets the complex64 state (``2**L`` amplitudes); the MLP gets
     ``[Re ψ, Im ψ]`` as a float32 vector of ``2 * 2**L`` values. Same interface as
@@ -484,28 +625,44 @@ class XXZTasks:
 
     SOURCES = SOURCES
 
+    SPLITS = SPLITS
+
     def __init__(self, source: str = "raw", *, seed: int = 0, sites: int = 10, deltas=None,
-                 test_fraction: float = 0.2, method: str = "full", spec: Spectrum | None = None,
-                 progress: bool = False):
+                 test_fraction: float = 0.2, method: str | None = None, spec: Spectrum | None = None,
+                 progress: bool = False, split: str = "per-task",
+                 split_seed: int = RELEASED_SPLIT_SEED):
         if source not in self.SOURCES:
             raise ValueError(f"unknown XXZ source {source!r}; choose one of {', '.join(self.SOURCES)}")
+        if split not in self.SPLITS:
+            raise ValueError(f"unknown XXZ split {split!r}; choose one of {', '.join(self.SPLITS)} "
+                             "(fixed: one shuffle for every task, as the released code)")
         self.source, self.seed, self.test_fraction = source, int(seed), float(test_fraction)
+        self.split, self.split_seed = split, int(split_seed)
+        method = method_for(source) if method is None else check_method(method)
+        if (source == "released") != (method == "released"):
+            raise ValueError(f"source {source!r} cannot use method {method!r}; fix: omit method= "
+                             f"(source 'released' needs method 'released', the others a float64 one)")
         if spec is None:
             spec = spectrum(sites, deltas, method=method, progress=progress)
         elif spec.sites != check_sites(sites) or (deltas is not None and not np.array_equal(spec.deltas, check_grid(deltas))):
             raise ValueError("the given spectrum does not match sites/deltas; fix: omit spec= or pass matching values")
+        elif (spec.method == "released") != (source == "released"):
+            raise ValueError(f"source {source!r} does not fit a spectrum made with method {spec.method!r}; "
+                             f"fix: pass spec=xxz.spectrum(..., method=xxz.method_for({source!r}))")
         self.spec = spec
         self.sites, self.deltas, self.dim = spec.sites, spec.deltas, spec.dim
         self.train_per_task, self.test_per_task = split_sizes(len(self.deltas), self.test_fraction)
 
     def describe(self) -> str:
         """Where the states come from, in words. Introduced in: 07 · Quantum-native data"""
-        phase = {"raw": "phases as returned by eigh", "phase-fixed": "largest amplitude made real positive",
+        phase = {"released": "complex phases as the released generator's complex64 eigh returns them",
+                 "raw": "signs as returned by eigh", "phase-fixed": "largest amplitude made real positive",
                  "random-phase": "a random global phase per state"}[self.source]
         g = self.deltas
         step = f" step {g[1] - g[0]:.3g}" if len(g) > 1 else ""
+        split = "one split for all tasks" if self.split == "fixed" else "a new split per task"
         return (f"XXZ chain eigenstates (L={self.sites}, periodic; Δ in [{g[0]:g}, {g[-1]:g}]{step}, "
-                f"{len(g)} values; {self.spec.method} eigh; {phase})")
+                f"{len(g)} values; {self.spec.method} eigh; {phase}; {split})")
 
     def pair(self, t: int) -> tuple:
         """The eigenstate indices ``(i, j)`` of task ``t``. Introduced in: 07 · Quantum-native data"""
@@ -541,6 +698,20 @@ class XXZTasks:
             return torch.from_numpy(np.concatenate([psi.real, psi.imag], axis=-1).astype(np.float32))
         raise ValueError(f"model family must be 'qnn' or 'mlp', got {family!r}")
 
+    def split_indices(self, t: int) -> tuple:
+        """``(train, test)`` positions of task ``t`` in the arrays of :meth:`states` (sorted).
+
+        Under ``split="fixed"`` they are the same for every task.
+
+        Introduced in: 07 · Quantum-native data
+        """
+        n = 2 * len(self.deltas)
+        if self.split == "fixed":
+            order = np.random.RandomState(self.split_seed).permutation(n)
+        else:
+            order = np.random.default_rng([self.seed, int(t), 7]).permutation(n)
+        return np.sort(order[:self.train_per_task]), np.sort(order[self.train_per_task:])
+
     def task(self, t: int, family: str):
         """Task ``t`` prepared for ``family`` ("qnn" or "mlp"). Introduced in: 07 · Quantum-native data"""
         import torch
@@ -548,8 +719,7 @@ class XXZTasks:
         from .data import Task
 
         psi, labels = self.states(t)
-        order = np.random.default_rng([self.seed, int(t), 7]).permutation(len(labels))
-        tr, te = np.sort(order[:self.train_per_task]), np.sort(order[self.train_per_task:])
+        tr, te = self.split_indices(t)
         i, j = self.pair(t)
         return Task(self.inputs(psi[tr], family), torch.from_numpy(labels[tr]),
                     self.inputs(psi[te], family), torch.from_numpy(labels[te]),
