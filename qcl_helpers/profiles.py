@@ -121,8 +121,12 @@ class XXZSizes:
     # The released code SUMS the QNN's per-sample gradients over a batch (the MLP averages);
     # ``--fair`` uses the mean for both. See chapter 07 for why Adam barely notices.
     qnn_loss_reduction: str = "sum"
-    # Eigenvector phases: "raw" (as eigh returns them: the paper), "phase-fixed", "random-phase".
-    data_source: str = "raw"
+    # Eigenvectors: "released" (the released generator's complex64 eigh of TensorCircuit's complex64
+    # matrix: the paper's data); ablations "raw" (float64 real eigh), "phase-fixed", "random-phase".
+    data_source: str = "released"
+    # Train/test split: "fixed" (one shuffle, seed 42, reused by every task: the released code) or
+    # "per-task" (a new split per task). Feeds xxz.XXZTasks(split=...).
+    split: str = "fixed"
 
 
 @dataclass(frozen=True)
@@ -260,8 +264,11 @@ register_section(
                 n_epochs=1, qnn_depth=1, moving_average=1))
 register_section(
     "xxz", paper=XXZSizes(),
-    quick=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5),
-    ci=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2))
+    # data_source="raw" only until the xxz experiment lists "released" (then drop it: released data)
+    quick=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5,
+                   data_source="raw"),
+    ci=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2,
+                data_source="raw"))
 register_section("theory", paper=TheorySizes(), quick=TheorySizes(haar_samples=1000, primer_tasks=60),
                  ci=TheorySizes(haar_samples=200, haar_qubits=(2, 3, 4), fisher_probe_samples=16,
                                 primer_tasks=8))
