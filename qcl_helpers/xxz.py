@@ -21,6 +21,8 @@ precision (LAPACK ``heevd`` through SciPy), the ``"released"`` data source of :c
 * :func:`diagonalize` diagonalizes ``H(Δ)`` for every Δ of a grid (dense ``eigh``, eigenstates
   sorted by energy); :func:`spectrum` does the same with an on-disk cache under
   ``data_dir()/"xxz"`` so a second call loads in seconds.
+* :func:`phase_statistics` and :func:`tensorflow_comparison` measure how complex the eigenvectors
+  are, ours and (stored) TensorFlow's.
 * :func:`fix_phase`, :func:`random_phase` and :func:`degeneracies` expose the phase problem: the
   "i-th eigenstate across Δ" depends on ``eigh``'s arbitrary signs and, inside degenerate levels,
   on its arbitrary choice of basis.
@@ -516,6 +518,50 @@ def random_phase(states, seed: int = 0) -> np.ndarray:
     phi = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=psi.shape[:-1] + (1,))
     ctype = np.complex64 if psi.dtype in (np.float32, np.complex64) else np.complex128
     return psi.astype(ctype) * np.exp(1j * phi).astype(ctype)
+
+
+def phase_statistics(states, tol: float = 1e-4) -> dict:
+    """How complex a set of eigenvectors is (last axis = amplitudes), as the MLP would see it.
+
+    Returns ``real_share`` (share of states whose amplitudes share one phase: real up to a global
+    phase), ``pivot_R2`` (``|mean e^{2iφ}|`` of the phase ``φ`` of each state's largest amplitude:
+    1 for real vectors, about ``1/sqrt(n)`` for uniform phases), ``imag_weight`` (mean ``‖Im ψ‖²``,
+    the share of the MLP input's squared norm in its ``Im`` half: 0 for real vectors, 0.5 for
+    uniform phases) and ``pivot_phase`` (the ``φ`` themselves, flattened).
+
+    Introduced in: 07 · Quantum-native data
+    """
+    psi = np.asarray(states)
+    psi = psi.reshape(-1, psi.shape[-1])
+    piv = psi[np.arange(len(psi)), np.argmax(np.abs(psi), axis=1)]
+    unit = piv / np.abs(piv)
+    aligned = psi * np.conj(unit)[:, None]
+    phi = np.angle(piv)
+    return {"real_share": float(np.mean(np.abs(aligned.imag).max(axis=1) < tol)),
+            "pivot_R2": float(abs(np.mean(np.exp(2j * phi)))),
+            "imag_weight": float(np.mean(np.sum(np.abs(psi.imag) ** 2, axis=1))),
+            "pivot_phase": phi}
+
+
+def tensorflow_comparison(name: str = "xxz/released-vs-tensorflow.json") -> dict:
+    """The stored comparison of the book's XXZ eigenvectors with TensorFlow's (``results/<name>``).
+
+    Made once in a throwaway environment with TensorFlow and TensorCircuit-NG (which the book does not
+    install): the released generator's ``tf.linalg.eigh`` at L = 10 for a few Δ, and the statistics of
+    :func:`phase_statistics` (plus overlaps with TensorFlow's vectors) for each candidate. The file
+    carries its provenance (versions, date, the script itself).
+
+    Introduced in: 07 · Quantum-native data
+    """
+    import json
+
+    from .results import stored_path
+
+    path = stored_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no stored comparison at {path}; fix: run from the book's repository "
+                                "(it ships results/xxz/released-vs-tensorflow.json)")
+    return json.loads(path.read_text())
 
 
 def degeneracies(energies, tol: float = DEGENERACY_TOL) -> np.ndarray:

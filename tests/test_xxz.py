@@ -234,6 +234,30 @@ def test_released_hamiltonian_is_tensorcircuits_bit_for_bit():
     assert np.array_equal(h, h.T) and np.abs(h.imag).max() > 0
 
 
+def test_phase_statistics_by_hand():
+    real = np.array([[0.6, -0.8], [1.0, 0.0]])
+    st = xxz.phase_statistics(real * np.exp(0.3j))  # one global phase: still "real"
+    assert st["real_share"] == 1.0 and abs(st["pivot_R2"] - 1.0) < 1e-12
+    assert abs(st["imag_weight"] - np.sin(0.3) ** 2) < 1e-12
+    mixed = np.array([[1, 1j], [1, -1]]) / np.sqrt(2)  # relative phase i: not real up to a phase
+    st = xxz.phase_statistics(mixed)
+    assert st["real_share"] == 0.5 and abs(st["imag_weight"] - 0.25) < 1e-12
+    # pivot phases 0 and π/2: e^{2iφ} = 1 and -1 average to 0 (a wrong 1-fold statistic would give 0.71)
+    st = xxz.phase_statistics(np.array([[1.0, 0.1], [0.1j, 1j]]))
+    assert st["pivot_R2"] < 1e-12 and abs(abs(np.mean(np.exp(1j * st["pivot_phase"]))) - 0.5**0.5) < 1e-12
+
+
+def test_stored_tensorflow_comparison():
+    c = xxz.tensorflow_comparison()
+    s = c["summary"]
+    assert {"tf", "released", "raw", "random-phase"} <= set(s) and c["provenance"]["tensorflow"]
+    # the claim chapter 07 makes from it: released is far closer to TensorFlow than float64 raw is
+    for key in ("real_up_to_global_phase", "pivot_phase_R2", "mlp_imag_weight"):
+        assert abs(s["released"][key] - s["tf"][key]) < abs(s["raw"][key] - s["tf"][key])
+    with pytest.raises(FileNotFoundError, match="fix:"):
+        xxz.tensorflow_comparison("xxz/nonexistent.json")
+
+
 def test_released_deltas():
     g = xxz.delta_grid()
     assert np.array_equal(xxz.released_deltas(g), np.arange(-2.0, 2.02, 0.02))
