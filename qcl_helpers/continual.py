@@ -8,7 +8,8 @@ For each task ``t`` of a stream (:mod:`qcl_helpers.data`) the loop
    paper's Figure 1 d-e, on the samples the released code uses: a random batch for an MLP, the
    task's first batch for a QNN), and the fraction of dead ReLU units on the first 512 training
    inputs (beyond the paper);
-3. trains ``epochs`` passes of minibatch Adam (with L2 regularization as Adam weight decay if asked);
+3. trains ``epochs`` passes of minibatch Adam (with L2 regularization as Adam weight decay, or
+   continual backprop (:mod:`qcl_helpers.remedies`) after every step, if asked);
 4. measures test accuracy and, if asked, the empirical Fisher trace on a fixed probe set
    (``fim_probe_samples`` training samples of task 0 drawn at random with the run's seed, as the
    released code does; the paper's Figure 2c) and, with ``diagnostics``, the effective rank and
@@ -31,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import experiments, metrics, profiles, results
+from . import experiments, metrics, profiles, remedies, results
 from .configs import ConfigError, RunConfig  # noqa: F401  (part of this module's interface)
 
 #: Per-task fields that depend on the machine, not on the run (left out of equality checks).
 TIMING_KEYS = ("seconds", "ms_per_step")
 #: Salts of the engine's random streams (with the run's seed): per-task shuffling and noise, and
 #: the Fisher probe. Changing one changes every stored result.
-TASK_SALT, PROBE_SALT = 11, 13
+TASK_SALT, PROBE_SALT, CBP_SALT = 11, 13, 19
 #: Training inputs of a task on which dead units are counted (beyond the paper).
 DEAD_UNIT_SAMPLES = 512
 
@@ -131,11 +132,18 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
         return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, weight_decay=config.l2)
 
     opt = make_opt()
+    cbp = None
+    if config.continual_backprop:
+        rate, maturity = config.continual_backprop
+        cbp_seed = int(np.random.SeedSequence([config.seed, CBP_SALT]).generate_state(1)[0])
+        cbp = remedies.ContinualBackprop(model, rate, int(maturity), seed=cbp_seed)
     if state is not None:
         ckpt = torch.load(io.BytesIO(state), map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
         if ckpt.get("optimizer") is not None:
             opt.load_state_dict(ckpt["optimizer"])
+        if cbp is not None:
+            cbp.load_state_dict(ckpt["cbp"])
         torch.set_rng_state(ckpt["torch_rng"])
     probe = None
     if config.fim or config.diagnostics:
@@ -177,6 +185,8 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
                     loss = metrics.loss(model(x_tr[idx]), y_tr[idx])
                     (loss * len(idx) if config.loss_reduction == "sum" else loss).backward()
                     opt.step()
+                    if cbp is not None:
+                        cbp.after_step(opt)
                     total += float(loss.detach()) * len(idx)
                     count += len(idx)
                     steps += 1
@@ -187,9 +197,11 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
                 row["fim_trace"] = metrics.fisher_trace(model, *probe)
             if config.diagnostics:
                 row.update(metrics.diagnostics(model, *probe))
+            if cbp is not None:
+                row["units_replaced"] = int(sum(cbp.replaced))
             row["seconds"] = time.perf_counter() - start
             rows.append(row)
-            folder.save(rows, _state(model, opt))
+            folder.save(rows, _state(model, opt, cbp))
             bar.set_postfix(acc=f"{row['test_accuracy']:.3f}", refresh=False)
             bar.update(1)
     finally:
@@ -197,9 +209,10 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
     return results.load_run(folder.path)
 
 
-def _state(model, opt) -> bytes:
+def _state(model, opt, cbp=None) -> bytes:
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
+             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+             "cbp": cbp.state_dict() if cbp is not None else None}
     buf = io.BytesIO()
     torch.save(state, buf)
     return buf.getvalue()

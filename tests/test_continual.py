@@ -60,6 +60,10 @@ def test_config_mismatch_is_refused(tmp_path):
     (["run", "split-cifar100", "--model", "mlp", "--depth", "3"], "--depth applies to --model qnn"),
     (["run", "split-cifar100", "--profile", "huge"], "unknown profile 'huge'"),
     (["run", "split-cifar100", "--data-source", "web"], "unknown data source 'web'"),
+    (["run", "permuted-mnist", "--profile", "ci", "--train-per-task", "0"],
+     "train_per_task must be a positive integer, got 0"),
+    (["run", "split-cifar100", "--model", "qnn", "--continual-backprop", "0.001", "100"],
+     "continual backprop replaces hidden units: it applies to --model mlp only"),
 ])
 def test_cli_bad_inputs_give_one_line_errors(args, msg, capsys):
     assert main(args) == 2
