@@ -1,15 +1,16 @@
 """The fast QNN features extractor of the Ant chapter equals the gate-by-gate reference simulation.
 
-``rl.QNNFeatures`` never simulates the encoded batch during PPO updates: it simulates the
-``obs_dim`` basis states an observation can reach (27 of 512 amplitudes) and combines them
-linearly. These tests check its features and its gradients against
-``sim.reference_outputs`` on the amplitude-encoded observations (the plain per-gate path), at the
-paper's architecture (9 qubits, 12 ring layers, ``tanh(5 p)``), and show that a plausible wrong
-formula (the transposed circuit, ``U^T`` instead of ``U``) fails at the same tolerance.
+For PPO's minibatches ``rl.QNNFeatures`` does not simulate the encoded batch: it simulates the
+``obs_dim`` basis states an observation can reach (27 of 512 amplitudes), for a ring layout in a
+rotating qubit order (``rl._RingColumns``), and combines them linearly. These tests check its
+features and its gradients against ``sim.reference_outputs`` on the amplitude-encoded
+observations (the plain per-gate path), at the paper's architecture (9 qubits, 12 ring layers,
+``tanh(5 p)``) and at other ring sizes, and show plausible wrong formulas (the transposed
+circuit, ``U^T`` instead of ``U``; a forgotten final rotation) failing at the same tolerance.
 
-Tolerances: complex128 -- features 1e-12 absolute, gradients 1e-10 relative (measured ~2e-14 and
-~2e-13); complex64 against the complex128 reference -- features 1e-5 absolute, gradients 1e-4
-relative (measured ~2e-6 and ~2e-5).
+Tolerances: complex128 -- features 1e-12 absolute, gradients 1e-10 relative (measured ~5e-15 and
+~4e-14 at the paper's size); complex64 against the complex128 reference -- features 1e-5 absolute,
+gradients 1e-4 relative (measured ~1e-6 and ~1e-5). Features are ~0.1 in size, gradients ~10.
 """
 import numpy as np
 import pytest
@@ -125,3 +126,44 @@ def test_ppo_loss_gradient_equals_reference_extractor():
     assert "features_extractor.qnn.theta" in names  # the circuit's angles are among the checked
     for name, gf, gr in zip(names, fast_grads, ref_grads):
         assert (gf - gr).norm() <= g_tol * gr.norm(), name
+
+
+@pytest.mark.parametrize("n_qubits,depth", [(9, 1), (9, 5), (5, 3), (4, 2), (3, 4), (6, 7)])
+def test_ring_columns_equal_reference_at_other_sizes(n_qubits, depth):
+    """The rotating-order ring simulation at other sizes (1 to 8 rotations, final offsets 1 to 5);
+    a plausible slip (leaving the register in the rotated order at the end) fails the tolerance."""
+    obs = Box(-np.inf, np.inf, (min(5, 2**n_qubits),), np.float64)
+    fe = rl.QNNFeatures(obs, n_qubits=n_qubits, depth=depth, seed=depth, precision="double")
+    assert fe._ring is not None
+    gen = torch.Generator().manual_seed(n_qubits)
+    x = torch.randn(40, obs.shape[0], generator=gen, dtype=torch.float64)
+    w = torch.randn(40, 2**n_qubits, generator=gen, dtype=torch.float64)
+    theta = fe.qnn.theta
+    fast = fe(x)
+    g_fast, = torch.autograd.grad((fast * w).sum(), theta)
+    ref = _reference(x, theta, fe.qnn.layout)
+    g_ref, = torch.autograd.grad((ref * w).sum(), theta)
+    assert (fast - ref).abs().max() < 1e-12
+    assert (g_fast - g_ref).norm() / g_ref.norm() < 1e-10
+    steps, shift = fe._ring
+    if shift:  # forget the final rotation back to the standard qubit order
+        fe._ring = (steps, 0)
+        with torch.no_grad():
+            slip = fe._parts(fe.columns())
+            fe._ring = (steps, shift)
+            good = fe._parts(fe.columns())
+        assert max(float((a - b).abs().max()) for a, b in zip(slip, good)) > 1e-3
+
+
+def test_general_layout_path_equals_ring_path():
+    """Without the ring plan (any other layout) the columns come from ``sim.evolve``: same numbers."""
+    fe = rl.QNNFeatures(OBS, n_qubits=9, depth=4, seed=8, precision="double")
+    x, w = _data(64, torch.float64, seed=9)
+    theta = fe.qnn.theta
+    ring_out = fe(x)
+    g_ring, = torch.autograd.grad((ring_out * w).sum(), theta)
+    fe._ring = None
+    general = fe(x)
+    g_general, = torch.autograd.grad((general * w).sum(), theta)
+    assert (ring_out - general).abs().max() < 1e-12
+    assert (g_ring - g_general).norm() / g_general.norm() < 1e-10
