@@ -855,6 +855,22 @@ def window_means(acc, window: int) -> tuple:
     return float(np.nanmean(a[:w])), float(np.nanmean(a[-w:])), float(np.nanmean(a))
 
 
+def linear_trend(values, per: int = 100) -> float:
+    """Slope of a least-squares line through ``values`` (one per task), per ``per`` tasks.
+
+    NaN for fewer than two finite values. A curve that keeps learning has a slope near zero; a loss
+    of plasticity shows as a negative one.
+
+    Introduced in: 07 · Quantum-native data
+    """
+    y = np.asarray(values, dtype=float)
+    x = np.arange(y.size, dtype=float)
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(x[ok], y[ok], 1)[0] * per)
+
+
 def deficit_explained(qnn: float, mlp_raw: float, mlp_fixed: float) -> float:
     """Fraction of the MLP's accuracy deficit to the QNN that phase fixing removes.
 

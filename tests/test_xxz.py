@@ -258,6 +258,13 @@ def test_stored_tensorflow_comparison():
         xxz.tensorflow_comparison("xxz/nonexistent.json")
 
 
+def test_linear_trend():
+    assert abs(xxz.linear_trend(0.5 + 0.001 * np.arange(300)) - 0.1) < 1e-9
+    assert abs(xxz.linear_trend([0.7] * 10)) < 1e-12 and np.isnan(xxz.linear_trend([0.5]))
+    noisy = 0.8 - 0.002 * np.arange(200) + np.random.default_rng(0).normal(0, 0.01, 200)
+    assert abs(xxz.linear_trend(noisy, per=1) + 0.002) < 2e-4  # the slope, not the mean change
+
+
 def test_released_deltas():
     g = xxz.delta_grid()
     assert np.array_equal(xxz.released_deltas(g), np.arange(-2.0, 2.02, 0.02))
