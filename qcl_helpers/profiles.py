@@ -264,11 +264,8 @@ register_section(
                 n_epochs=1, qnn_depth=1, moving_average=1))
 register_section(
     "xxz", paper=XXZSizes(),
-    # data_source="raw" only until the xxz experiment lists "released" (then drop it: released data)
-    quick=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5,
-                   data_source="raw"),
-    ci=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2,
-                data_source="raw"))
+    quick=XXZSizes(tasks=60, sites=10, qnn_depths=(6, 12), mlp_widths=(64, 256), moving_average=5),
+    ci=XXZSizes(tasks=3, sites=6, delta_step=0.2, qnn_depths=(2,), epochs=1, moving_average=2))
 register_section("theory", paper=TheorySizes(), quick=TheorySizes(haar_samples=1000, primer_tasks=60),
                  ci=TheorySizes(haar_samples=200, haar_qubits=(2, 3, 4), fisher_probe_samples=16,
                                 primer_tasks=8))

@@ -18,7 +18,8 @@ from .base import Experiment, Grid, continual_config, register, seeded
 
 NAME = "xxz"
 SOURCES = {
-    "raw": "XXZ chain eigenstates, phases as returned by eigh",
+    "released": "XXZ chain eigenstates as the released generator makes them (complex64 eigh, arbitrary phases)",
+    "raw": "XXZ chain eigenstates, real float64 eigh (signs arbitrary)",
     "phase-fixed": "XXZ chain eigenstates, largest amplitude made real and positive",
     "random-phase": "XXZ chain eigenstates, a random global phase per state",
 }
@@ -35,18 +36,19 @@ def _extra(s, model, fair, options):
         xxz.check_sites(s.sites)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return dict(sites=s.sites, delta_grid=grid, train_per_task=train, test_per_task=test,
+    return dict(sites=s.sites, delta_grid=grid, train_per_task=train, test_per_task=test, split=s.split,
                 loss_reduction=s.qnn_loss_reduction if model == "qnn" and not fair else "mean")
 
 
 def make_config(model: str, **options):
     """A checked run configuration. Introduced in: 07 · Quantum-native data"""
-    return continual_config(EXPERIMENT, model, resolve_source=lambda: "raw", extra=_extra, **options)
+    return continual_config(EXPERIMENT, model, resolve_source=lambda: "released", extra=_extra, **options)
 
 
 @functools.lru_cache(maxsize=8)
-def _stream(source, seed, sites, grid, test_fraction, _where):
-    return xxz.XXZTasks(source, seed=seed, sites=sites, deltas=xxz.delta_grid(*grid), test_fraction=test_fraction)
+def _stream(source, seed, sites, grid, test_fraction, split, _where):
+    return xxz.XXZTasks(source, seed=seed, sites=sites, deltas=xxz.delta_grid(*grid), test_fraction=test_fraction,
+                        split=split)
 
 
 def stream(config):
@@ -56,7 +58,7 @@ def stream(config):
     """
     n = config.train_per_task + config.test_per_task
     return _stream(config.data_source, config.seed, config.sites, tuple(config.delta_grid),
-                   config.test_per_task / n, str(data.data_dir()))
+                   config.test_per_task / n, config.split, str(data.data_dir()))
 
 
 def build_model(config):
@@ -84,7 +86,7 @@ def _phases(P):
 
 EXPERIMENT = register(Experiment(
     name=NAME, kind="continual", section="xxz", title="XXZ eigenstates (paper Figure 4)", sources=SOURCES,
-    default_tags=("raw",), make_config=make_config, build_model=build_model, stream=stream,
+    default_tags=("released",), make_config=make_config, build_model=build_model, stream=stream,
     grids={"figure4": Grid("figure4", NAME, "Figure 4: QNN depths against MLP widths on XXZ eigenstates",
                            _figure4),
            "xxz-phases": Grid("xxz-phases", NAME, "the MLP under each eigenvector phase convention", _phases,
