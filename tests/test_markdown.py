@@ -56,7 +56,12 @@ SETTINGS = {
         "0.99", "0.95", "0.2",  # PPO: gamma, GAE lambda, clip range
         "0.01",  # tanh(5p) ~ 5p ~ 0.01 at p = 1/512 (arithmetic on settings)
     },
-    "07": set(),
+    "07": {
+        "80%",  # the released train/validation split (80/20)
+        "0.1",  # the released QNN initialization U(-0.1, 0.1)
+        "8.7",  # (-i)^2 in complex64 is -1 + 8.7e-8 i: float arithmetic, not a run
+        "64x",  # summing instead of averaging 64 per-sample gradients (the batch size)
+    },
 }
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
