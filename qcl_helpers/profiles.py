@@ -127,6 +127,9 @@ class XXZSizes:
     # Train/test split: "fixed" (one shuffle, seed 42, reused by every task: the released code) or
     # "per-task" (a new split per task). Feeds xxz.XXZTasks(split=...).
     split: str = "fixed"
+    # Eigenstate pairs: "released" (the released script's sequence, np.random.seed(42), the same
+    # for every seed) or "seeded" (drawn from (seed, task)). Feeds xxz.XXZTasks(pairs=...).
+    pairs: str = "released"
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,12 @@ SOURCES = ("released", "raw", "phase-fixed", "random-phase")
 SPLITS = ("fixed", "per-task")
 #: The released script's shuffle seed (``sklearn.utils.shuffle(..., random_state=42)``).
 RELEASED_SPLIT_SEED = 42
+#: How task ``t``'s eigenstate pair is drawn: from ``(seed, t)`` (any task on its own), or the
+#: released script's sequence (``np.random.seed(42)``, then ``np.random.choice(2**L, 2,
+#: replace=False)`` once per task, in order).
+PAIRS = ("seeded", "released")
+#: The released script's task-sequence seed.
+RELEASED_PAIR_SEED = 42
 #: LAPACK driver used for ``method="released"``: of the complex64 solvers available without
 #: TensorFlow, the one whose phase statistics are closest to ``tf.linalg.eigh`` (chapter 07).
 RELEASED_DRIVER = "evd"
@@ -662,6 +668,11 @@ class XXZTasks:
     split for every task from ``seed``. The ``"fixed"`` permutation is ``RandomState(42).permutation``,
     which is what ``sklearn.utils.shuffle(random_state=42)`` applies.
 
+    ``pairs`` picks the eigenstate pairs: ``"seeded"`` draws task ``t``'s pair from ``(seed, t)``;
+    ``"released"`` replays the released script's sequence (legacy ``RandomState(42)``, one
+    ``choice(2**L, 2, replace=False)`` per task), so task ``t`` asks the same question as the paper's
+    task ``t`` (``seed`` then only affects the per-task split and the random phases).
+
     Model inputs: the QNN gets the complex64 state (``2**L`` amplitudes); the MLP gets
     ``[Re ψ, Im ψ]`` as a float32 vector of ``2 * 2**L`` values. Same interface as
     :class:`qcl_helpers.data.PermutedMnist`: :meth:`task`, :meth:`describe`.
@@ -676,14 +687,18 @@ class XXZTasks:
     def __init__(self, source: str = "raw", *, seed: int = 0, sites: int = 10, deltas=None,
                  test_fraction: float = 0.2, method: str | None = None, spec: Spectrum | None = None,
                  progress: bool = False, split: str = "per-task",
-                 split_seed: int = RELEASED_SPLIT_SEED):
+                 split_seed: int = RELEASED_SPLIT_SEED, pairs: str = "seeded"):
         if source not in self.SOURCES:
             raise ValueError(f"unknown XXZ source {source!r}; choose one of {', '.join(self.SOURCES)}")
         if split not in self.SPLITS:
             raise ValueError(f"unknown XXZ split {split!r}; choose one of {', '.join(self.SPLITS)} "
                              "(fixed: one shuffle for every task, as the released code)")
         self.source, self.seed, self.test_fraction = source, int(seed), float(test_fraction)
-        self.split, self.split_seed = split, int(split_seed)
+        if pairs not in PAIRS:
+            raise ValueError(f"unknown XXZ pairs {pairs!r}; choose one of {', '.join(PAIRS)} "
+                             "(released: the released script's task sequence)")
+        self.split, self.split_seed, self.pairs = split, int(split_seed), pairs
+        self._released_pairs: list = []
         method = method_for(source) if method is None else check_method(method)
         if (source == "released") != (method == "released"):
             raise ValueError(f"source {source!r} cannot use method {method!r}; fix: omit method= "
@@ -712,7 +727,17 @@ class XXZTasks:
 
     def pair(self, t: int) -> tuple:
         """The eigenstate indices ``(i, j)`` of task ``t``. Introduced in: 07 · Quantum-native data"""
-        i, j = np.random.default_rng([self.seed, int(t), 100]).choice(self.dim, size=2, replace=False)
+        t = int(t)
+        if t < 0:
+            raise ValueError(f"task index must be >= 0, got {t}")
+        if self.pairs == "released":
+            if not self._released_pairs:
+                self._released_rng = np.random.RandomState(RELEASED_PAIR_SEED)
+            while len(self._released_pairs) <= t:
+                i, j = self._released_rng.choice(self.dim, 2, replace=False)
+                self._released_pairs.append((int(i), int(j)))
+            return self._released_pairs[t]
+        i, j = np.random.default_rng([self.seed, t, 100]).choice(self.dim, size=2, replace=False)
         return int(i), int(j)
 
     def states(self, t: int):

@@ -346,6 +346,21 @@ def test_split_fixed_is_reused_per_task_is_not(data_dir):
         xxz.XXZTasks("raw", sites=4, deltas=grid, split="random")
 
 
+def test_released_pairs_replay_the_released_sequence(data_dir):
+    grid = xxz.delta_grid(-2, 2, 0.4)
+    stream = xxz.XXZTasks("raw", sites=4, deltas=grid, pairs="released")
+    np.random.seed(42)  # the released script: global seed, then one choice per task, in order
+    expected = [tuple(int(k) for k in np.random.choice(range(16), 2, replace=False)) for _ in range(30)]
+    assert [stream.pair(t) for t in (29, 3)] == [expected[29], expected[3]]  # any order of asking
+    assert [stream.pair(t) for t in range(30)] == expected
+    seeded = xxz.XXZTasks("raw", sites=4, deltas=grid)
+    assert [seeded.pair(t) for t in range(30)] != expected  # the book's own draw is another sequence
+    other_seed = xxz.XXZTasks("raw", seed=5, sites=4, deltas=grid, pairs="released")
+    assert [other_seed.pair(t) for t in range(30)] == expected
+    with pytest.raises(ValueError, match="unknown XXZ pairs"):
+        xxz.XXZTasks("raw", sites=4, deltas=grid, pairs="paper")
+
+
 def test_sklearn_shuffle_is_randomstate_permutation():
     sk = pytest.importorskip("sklearn.utils")
     x = np.arange(402)
@@ -355,9 +370,11 @@ def test_sklearn_shuffle_is_randomstate_permutation():
 def test_paper_profile_uses_released_data_and_split():
     from qcl_helpers import profiles
 
-    assert profiles.PAPER.xxz.data_source == "released" and profiles.PAPER.xxz.split == "fixed"
+    paper = profiles.PAPER.xxz
+    assert (paper.data_source, paper.split, paper.pairs) == ("released", "fixed", "released")
     for p in (profiles.QUICK, profiles.CI):
         assert p.xxz.data_source in xxz.SOURCES and p.xxz.split in xxz.SPLITS
+        assert p.xxz.pairs in xxz.PAIRS
 
 
 # --------------------------------------------------------------------------------------------
