@@ -21,7 +21,7 @@ import sys
 _RUN_OPTIONS = {"depth": None, "width": None, "tasks": None, "fair": False, "l2": None, "shrink_perturb": None,
                 "continual_backprop": None, "data_source": None, "fim": None, "epochs": None,
                 "reset_optimizer": None, "train_per_task": None, "test_per_task": None, "precision": None,
-                "diagnostics": False, "total_steps": None}
+                "diagnostics": False, "total_steps": None, "updates_per_task": None}
 
 
 def _run_parser(sub):
@@ -41,6 +41,8 @@ def _run_parser(sub):
     p.add_argument("--train-per-task", type=int, default=None, help="override training samples per task")
     p.add_argument("--test-per-task", type=int, default=None, help="override test samples per task")
     p.add_argument("--epochs", type=int, default=None, help="override epochs per task")
+    p.add_argument("--updates-per-task", type=int, default=None,
+                   help="train this many minibatch updates per task instead of whole epochs")
     p.add_argument("--reset-optimizer", choices=("yes", "no"), default=None,
                    help="override whether Adam is re-created at every task")
     p.add_argument("--l2", type=float, default=None, help="L2 regularization (Adam weight decay)")

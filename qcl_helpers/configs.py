@@ -72,6 +72,7 @@ class RunConfig:
     adam_eps: float = 1e-8
     diagnostics: bool = False
     continual_backprop: tuple | None = None
+    updates_per_task: int | None = None
     label: str = ""
     data_label: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
@@ -98,6 +99,8 @@ class RunConfig:
             parts.append("sp-{:g}-{:g}".format(*self.shrink_perturb))
         if self.continual_backprop:
             parts.append("cbp")
+        if self.updates_per_task:
+            parts.append(f"u{self.updates_per_task}")
         return "_".join(parts)
 
     def as_dict(self) -> dict:

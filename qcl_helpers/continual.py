@@ -8,12 +8,14 @@ For each task ``t`` of a stream (:mod:`qcl_helpers.data`) the loop
    paper's Figure 1 d-e, on the samples the released code uses: a random batch for an MLP, the
    task's first batch for a QNN), and the fraction of dead ReLU units on the first 512 training
    inputs (beyond the paper);
-3. trains ``epochs`` passes of minibatch Adam (with L2 regularization as Adam weight decay, or
+3. trains ``epochs`` passes of minibatch Adam (or ``updates_per_task`` minibatch updates over
+   reshuffled passes, to keep the released code's number of updates on a smaller training set) (with L2 regularization as Adam weight decay, or
    continual backprop (:mod:`qcl_helpers.remedies`) after every step, if asked);
 4. measures test accuracy and, if asked, the empirical Fisher trace on a fixed probe set
    (``fim_probe_samples`` training samples of task 0 drawn at random with the run's seed, as the
    released code does; the paper's Figure 2c) and, with ``diagnostics``, the effective rank and
-   dormant units of an MLP's hidden layers or the top Fisher eigenvalues of a QNN;
+   dormant units of an MLP's hidden layers (on the task's first 512 training inputs) or the top
+   eigenvalues of a QNN's empirical Fisher matrix (on the probe);
 5. appends a row to ``metrics.jsonl`` and saves a checkpoint (model, optimizer, RNG), atomically.
 
 The engine knows no experiment by name: the configuration's experiment (:mod:`qcl_helpers.experiments`)
@@ -175,11 +177,16 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
                                      if config.model == "mlp" else None)}
             model.train()
             steps, tic = 0, time.perf_counter()
-            for epoch in range(config.epochs):
+            budget = config.updates_per_task or config.epochs * -(-len(x_tr) // config.batch_size)
+            epoch = 0
+            while steps < budget:  # whole epochs, or a fixed number of updates (the last epoch partial)
                 if epoch > 0:
                     order = torch.randperm(len(x_tr), generator=gen).to(device)
+                epoch += 1
                 total, count = 0.0, 0
                 for i in range(0, len(order), config.batch_size):
+                    if steps >= budget:
+                        break
                     idx = order[i:i + config.batch_size]
                     opt.zero_grad(set_to_none=True)
                     loss = metrics.loss(model(x_tr[idx]), y_tr[idx])
@@ -195,8 +202,13 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
             row["test_accuracy"] = metrics.accuracy(model, x_te, y_te)
             if config.fim:
                 row["fim_trace"] = metrics.fisher_trace(model, *probe)
-            if config.diagnostics:
-                row.update(metrics.diagnostics(model, *probe))
+            if config.diagnostics:  # an MLP's units on the task's own inputs; a QNN's Fisher on the probe
+                on = (x_tr[:DEAD_UNIT_SAMPLES], y_tr[:DEAD_UNIT_SAMPLES]) if config.model == "mlp" else probe
+                for key, value in metrics.diagnostics(model, *on).items():  # lists -> key_1, key_2, ...
+                    if isinstance(value, (list, tuple)):
+                        row.update({f"{key}_{i + 1}": float(v) for i, v in enumerate(value)})
+                    else:
+                        row[key] = value
             if cbp is not None:
                 row["units_replaced"] = int(sum(cbp.replaced))
             row["seconds"] = time.perf_counter() - start

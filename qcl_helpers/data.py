@@ -294,6 +294,19 @@ def cifar_inputs(data, family: str) -> torch.Tensor:
     raise ValueError(f"model family must be 'qnn' or 'mlp', got {family!r}")
 
 
+def mnist_as_cifar_rows(images) -> np.ndarray:
+    """MNIST digits ``(N, 28, 28)`` uint8 as CIFAR rows ``(N, 3072)``: centred on a 32x32 black canvas,
+    the same value in the R, G and B planes (so the grayscale of :func:`cifar_inputs` is the digit;
+    the luma weights sum to 0.9999).
+
+    Introduced in: 05 · Split CIFAR-100
+    """
+    images = np.asarray(images, dtype=np.uint8)
+    canvas = np.zeros((len(images), 32, 32), dtype=np.uint8)
+    canvas[:, 2:30, 2:30] = images
+    return np.repeat(canvas.reshape(len(images), 1, 1024), 3, axis=1).reshape(len(images), 3072)
+
+
 def standin_class_images(c: int, split: str = "train", n: int | None = None, seed: int = 0) -> np.ndarray:
     """Images of class ``c`` of a generated stand-in for CIFAR-100, as ``uint8`` RGB rows ``(n, 3072)``.
 
@@ -414,13 +427,20 @@ class SplitCifar100:
     """Split CIFAR-100 task stream: task ``t`` = two seeded random fine classes, labelled 0 and 1.
 
     ``source="cifar100"`` uses the official files (500 train / 100 test images per class, so
-    1,000 / 200 per task as in the paper). ``source="standin"`` uses :func:`standin_class_images`,
-    a generated substitute for when CIFAR-100 is not available -- never report it as CIFAR-100.
+    1,000 / 200 per task as in the paper). Two offline substitutes, never to be reported as CIFAR-100:
+
+    * ``"mnist-pairs"`` -- **real** images: two random MNIST digits per task (of 10, so the 45 pairs
+      recur, each in a random label order), from the official 10k test split with the same fixed
+      holdout as permuted MNIST's ``test-split`` (train and test images disjoint), put through the
+      CIFAR pipeline unchanged: each 28x28 digit is centred on a 32x32 canvas and repeated in the
+      three colour channels (:func:`mnist_as_cifar_rows`), so :func:`cifar_inputs` turns it into the
+      same grayscale, L2-normalized 1024-vector;
+    * ``"standin"`` -- :func:`standin_class_images`, generated images.
 
     Introduced in: 05 · Split CIFAR-100
     """
 
-    SOURCES = ("cifar100", "standin")
+    SOURCES = ("cifar100", "mnist-pairs", "standin")
 
     def __init__(self, source: str = "cifar100", *, seed: int = 0, train_per_task: int = 1000,
                  test_per_task: int = 200, root=None, download: bool | None = None):
@@ -429,9 +449,17 @@ class SplitCifar100:
         self.source, self.seed = source, int(seed)
         self.train_per_task, self.test_per_task = int(train_per_task), int(test_per_task)
         self._splits = None
+        self.n_classes = 10 if source == "mnist-pairs" else 100
         if source == "cifar100":
             self._splits = {s: load_cifar100(s, root=root, download=download) for s in ("train", "test")}
-            self._index = {s: [np.flatnonzero(lab == c) for c in range(100)] for s, (_, lab) in self._splits.items()}
+        elif source == "mnist-pairs":
+            images, labels = load_mnist("test", root=root, download=download)
+            order = np.random.default_rng(0).permutation(len(images))  # permuted MNIST's test-split holdout
+            pools = {"test": np.sort(order[:TEST_SPLIT_HOLDOUT]), "train": np.sort(order[TEST_SPLIT_HOLDOUT:])}
+            self._splits = {s: (mnist_as_cifar_rows(images[ix]), labels[ix]) for s, ix in pools.items()}
+        if self._splits is not None:
+            self._index = {s: [np.flatnonzero(lab == c) for c in range(self.n_classes)]
+                           for s, (_, lab) in self._splits.items()}
         for n, s in ((self.train_per_task, "train"), (self.test_per_task, "test")):
             avail = 2 * (min(len(ix) for ix in self._index[s]) if self._splits else (500 if s == "train" else 100))
             if not 1 <= n <= avail:
@@ -441,6 +469,9 @@ class SplitCifar100:
         """Where the images come from, in words. Introduced in: 05 · Split CIFAR-100"""
         if self.source == "cifar100":
             return "CIFAR-100 (official train/test splits, 2 fine classes per task)"
+        if self.source == "mnist-pairs":
+            return ("MNIST digit pairs through the CIFAR pipeline (NOT CIFAR-100; real images of the official "
+                    "10k test split, disjoint train/test subsets, 2 of 10 digits per task)")
         return "generated STAND-IN for CIFAR-100 (not real images; CIFAR-100 unavailable)"
 
     def class_images(self, c: int, split: str) -> np.ndarray:
@@ -452,7 +483,7 @@ class SplitCifar100:
 
     def classes(self, t: int) -> tuple:
         """The two fine classes of task ``t``. Introduced in: 05 · Split CIFAR-100"""
-        a, b = np.random.default_rng([self.seed, int(t), 100]).choice(100, size=2, replace=False)
+        a, b = np.random.default_rng([self.seed, int(t), 100]).choice(self.n_classes, size=2, replace=False)
         return int(a), int(b)
 
     def task(self, t: int, family: str) -> Task:

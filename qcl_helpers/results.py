@@ -423,14 +423,20 @@ def stored_dir(experiment: str) -> Path:
     return stored_path(experiment)
 
 
+#: Title prefixes for data that stands in for the paper's (a figure must never pass it off as such).
+SUBSTITUTE_TITLES = {
+    "standin": "STAND-IN DATA (generated, not CIFAR-100)",
+    "mnist-pairs": "OFFLINE PROXY (MNIST digit pairs, not CIFAR-100)",
+}
+
+
 def titled(title: str, data_source: str) -> str:
-    """A figure title that says so when the data is a generated stand-in (never called CIFAR-100).
+    """A figure title that says so when the data stands in for the paper's (never called CIFAR-100).
 
     Introduced in: 05 · Split CIFAR-100
     """
-    if data_source == "standin":
-        return f"STAND-IN DATA (generated, not CIFAR-100): {title}"
-    return title
+    prefix = SUBSTITUTE_TITLES.get(data_source)
+    return f"{prefix}: {title}" if prefix else title
 
 
 def relative_to_start(values, n_ref: int = 10) -> np.ndarray:

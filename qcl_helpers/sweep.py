@@ -67,14 +67,20 @@ class PlannedRun:
         return "finished" if run.complete else ("started" if len(run) else "waiting")
 
 
+#: Settings that set a run's scale or what it measures, not which configuration it is (left out of its key).
+SCALE_KEYS = ("tasks", "total_steps", "train_per_task", "test_per_task", "updates_per_task", "diagnostics", "fim")
+
+
 def config_key(settings: dict) -> str:
-    """A short key for one configuration of a grid: ``qnn-dp4``, ``mlp-nw16``, ``mlp-nw16-l2-0.01``.
+    """A short key for one configuration of a grid: ``qnn-dp4``, ``mlp-nw16``, ``mlp-nw16-l2-0.01``,
+    ``mlp-nw64-raw`` (a data source is named by its value; scale settings are left out).
 
     Introduced in: 04 · Permuted MNIST
     """
-    s = dict(settings)
+    s = {k: v for k, v in settings.items() if k not in SCALE_KEYS}
     model = s.pop("model")
     parts = [model + (f"-dp{s.pop('depth')}" if "depth" in s else f"-nw{s.pop('width')}" if "width" in s else "")]
+    source = s.pop("data_source", None)
     for k in sorted(s):
         v = s[k]
         name = k.replace("_", "-")
@@ -84,7 +90,7 @@ def config_key(settings: dict) -> str:
             parts.append(name + "-" + "-".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v))
         else:
             parts.append(f"{name}-{v:g}" if isinstance(v, float) else f"{name}-{v}")
-    return "-".join(parts)
+    return "-".join(parts + ([source] if source else []))
 
 
 def default_root() -> Path:
@@ -280,7 +286,7 @@ def run_sweep(grid_name: str, *, profile=None, seeds=None, only=None, tasks=None
         _check_address(address)
     import ray
 
-    env = {k: v for k, v in os.environ.items() if k.startswith("QCL_")}
+    env = {k: v for k, v in os.environ.items() if k.startswith("QCL_") or k in ("PYTHONPATH", "OMP_NUM_THREADS")}
     env.setdefault("OMP_NUM_THREADS", "1")
     init = dict(runtime_env={"env_vars": env}, log_to_driver=False, include_dashboard=False)
     try:

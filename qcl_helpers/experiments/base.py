@@ -151,7 +151,7 @@ def continual_config(exp: Experiment, model: str, *, profile=None, depth=None, w
                      tasks=None, fair: bool = False, l2: float = 0.0, shrink_perturb=None, data_source=None,
                      fim=None, epochs=None, reset_optimizer=None, train_per_task=None, test_per_task=None,
                      precision: str = "single", diagnostics: bool = False, continual_backprop=None,
-                     resolve_source: Callable | None = None, extra: Callable | None = None):
+                     updates_per_task=None, resolve_source: Callable | None = None, extra: Callable | None = None):
     """A checked :class:`~qcl_helpers.configs.RunConfig` for a continual experiment, with the values
     of the profile section ``exp.section`` for everything not given.
 
@@ -189,6 +189,8 @@ def continual_config(exp: Experiment, model: str, *, profile=None, depth=None, w
     if fair:
         fam_epochs, fam_reset = per_family_epochs("qnn"), False
     epochs = positive_int("epochs", fam_epochs if epochs is None else epochs)
+    if updates_per_task is not None:
+        updates_per_task = positive_int("updates_per_task", updates_per_task)
     reset = bool(fam_reset if reset_optimizer is None else reset_optimizer)
     l2 = float(l2 or 0.0)
     if l2 < 0:
@@ -242,7 +244,8 @@ def continual_config(exp: Experiment, model: str, *, profile=None, depth=None, w
                data_source=source, fim=bool(fim),
                fim_probe_samples=positive_int("fim_probe_samples", getattr(s, "fim_probe_samples", 64)),
                precision=precision, loss_reduction=loss_reduction, adam_eps=ADAM_EPS[model],
-               diagnostics=bool(diagnostics), continual_backprop=continual_backprop)
+               diagnostics=bool(diagnostics), continual_backprop=continual_backprop,
+               updates_per_task=updates_per_task)
     tmp = dict(cfg, **more)
     return RunConfig(**cfg, label=exp.label(tmp), data_label=exp.data_label(source), extra=more)
 
