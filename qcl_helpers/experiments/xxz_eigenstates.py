@@ -36,7 +36,7 @@ def _extra(s, model, fair, options):
         xxz.check_sites(s.sites)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return dict(sites=s.sites, delta_grid=grid, train_per_task=train, test_per_task=test, split=s.split,
+    return dict(sites=s.sites, delta_grid=grid, train_per_task=train, test_per_task=test, split=s.split, pairs=s.pairs,
                 loss_reduction=s.qnn_loss_reduction if model == "qnn" and not fair else "mean")
 
 
@@ -46,9 +46,9 @@ def make_config(model: str, **options):
 
 
 @functools.lru_cache(maxsize=8)
-def _stream(source, seed, sites, grid, test_fraction, split, _where):
+def _stream(source, seed, sites, grid, test_fraction, split, pairs, _where):
     return xxz.XXZTasks(source, seed=seed, sites=sites, deltas=xxz.delta_grid(*grid), test_fraction=test_fraction,
-                        split=split)
+                        split=split, pairs=pairs)
 
 
 def stream(config):
@@ -58,7 +58,7 @@ def stream(config):
     """
     n = config.train_per_task + config.test_per_task
     return _stream(config.data_source, config.seed, config.sites, tuple(config.delta_grid),
-                   config.test_per_task / n, config.split, str(data.data_dir()))
+                   config.test_per_task / n, config.split, config.pairs, str(data.data_dir()))
 
 
 def build_model(config):
