@@ -181,7 +181,9 @@ def caption(fig, *, data: str, profile: str, scale: str):
 def figure_html(fig) -> str | None:
     """HTML for a captioned figure: the PNG, then its caption as text (``None`` without one).
 
-    IPython calls it to display figures (registered by :func:`caption`).
+    IPython calls it to display figures (registered by :func:`caption`). Once shown, the figure
+    is closed in pyplot, so a helper's figure returned as a cell's last value is shown once,
+    not a second time when the inline backend flushes the open figures at the end of the cell.
 
     Introduced in: 03 · QNN ansätze
     """
@@ -189,11 +191,14 @@ def figure_html(fig) -> str | None:
     import html
     import io
 
+    import matplotlib.pyplot as plt
+
     text = getattr(fig, "_qcl_caption", None)
     if not text:
         return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return (f'<figure class="qcl-figure" style="margin:0">'
             f'<img src="data:image/png;base64,{data}" alt="{html.escape(text)}" '

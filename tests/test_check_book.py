@@ -34,7 +34,7 @@ BAD = """<html><body><main><img src="missing.png">""" + STATE + """
 ValueError: boom</div><script type="application/vnd.jupyter.widget-view+json">{"model_id": "s1"}</script></div></div>
 <div class="cell"><div class="cell_output"><p>a progress bar needs no figure</p>
 <script type="application/vnd.jupyter.widget-view+json">{"model_id": "p1"}</script></div></div>
-<div class="cell"><div class="cell_input"><pre>fig_without_caption()</pre></div>
+<div class="cell"><div class="cell_input"><pre style="width: 200px; overflow-x: auto">fig_without_caption()  # """ + "x" * 80 + """</pre></div>
 <div class="cell_output"><div class="output"><img src="ok.png"></div></div></div>
 <div class="cell"><div class="cell_output"><div class="output text_plain">
 <pre>VBox(children=(HBox(children=(IntSlider(value=2, description='depth'),)), Output()))</pre></div>
@@ -73,11 +73,11 @@ def test_check_book_passes_a_good_page_and_flags_a_bad_one(tmp_path):
     assert "FAIL bad.html" in out
     for problem in ("image did not load: missing.png", "error output: ValueError: boom",
                     "widget cell without a static figure: Traceback",
-                    "figure without its data/scale caption: fig_without_caption()",
+                    "figure without its data/scale caption: fig_without_caption() # xxx",
                     "widget shown as a bare text repr: VBox(children=",
                     "printed output wider than the column", "unparsed math ($...$) in text: A norm",
                     "raw TeX in text: The bound", "control character U+0007 in text: A stray",
-                    "chapter page without its Colab button"):
+                    "chapter page without its Colab button", "code wider than the column (105 characters)"):
         assert problem in out, f"{problem!r} not reported:\n{out}"
     assert out.count("widget cell without a static figure") == 1, out  # the progress bar is fine
     matherr = out[out.index("matherr.html"):].split("FAIL")[0]

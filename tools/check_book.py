@@ -93,6 +93,12 @@ for (const out of document.querySelectorAll(".cell_output .output")) {
   const text = out.textContent || "";
   if (WIDGET_REPR.test(text)) problems.push("widget shown as a bare text repr: " + short(text));
 }
+for (const pre of document.querySelectorAll(".cell_input pre")) {
+  if (pre.scrollWidth > pre.clientWidth + 2) {
+    const wide = (pre.textContent || "").split("\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+    problems.push("code wider than the column (" + wide.length + " characters): " + short(wide));
+  }
+}
 for (const pre of document.querySelectorAll(".cell_output pre")) {
   if (pre.scrollWidth > pre.clientWidth + 2) {
     problems.push("printed output wider than the column (cut off, scrolls sideways): "
