@@ -20,6 +20,15 @@ class ConfigError(ValueError):
     """A run was asked for with invalid settings. Introduced in: 04 · Permuted MNIST"""
 
 
+def from_dict(c: dict):
+    """The run configuration stored in a ``config.json`` (a :class:`RunConfig` or a :class:`PPOConfig`).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    kind = c.get("kind") or ("rl" if "total_steps" in c else "continual")
+    return (PPOConfig if kind == "rl" else RunConfig).from_dict(c)
+
+
 def positive_int(name: str, v) -> int:
     """``v`` as an ``int`` if it is a positive integer, else :class:`ConfigError` naming ``name``.
 
@@ -112,6 +121,18 @@ class RunConfig:
         d.update({k: list(v) if isinstance(v, tuple) else v for k, v in extra.items()})
         d["kind"] = self.kind
         return d
+
+    @classmethod
+    def from_dict(cls, c: dict) -> "RunConfig":
+        """The config back from ``config.json``: known fields as fields, the experiment's own settings
+        in ``extra``; provenance and descriptive keys are dropped. Introduced in: 04 · Permuted MNIST"""
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        skip = {"kind", "git_commit", "versions", "date", "device", "platform", "resumed", "data_description"}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in c.items() if k in names}
+        extra = {k: (tuple(v) if isinstance(v, list) else v) for k, v in c.items() if k not in names | skip}
+        return cls(**d, extra=extra)
 
     def __getattr__(self, name):  # experiment-specific settings read like fields: config.sites
         extra = self.__dict__.get("extra", {})

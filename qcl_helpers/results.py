@@ -342,13 +342,23 @@ class Run:
                 f"{c.get('date')} · {c.get('device')}")
 
 
-def load_run(folder, *, expect: dict | None = None, require_complete: bool = True) -> Run:
+def is_clean_commit(commit) -> bool:
+    """Whether a provenance commit names a clean checkout (a 40-hex commit, not ``+dirty`` or unknown).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    c = str(commit or "")
+    return len(c) == 40 and all(ch in "0123456789abcdef" for ch in c)
+
+
+def load_run(folder, *, expect: dict | None = None, require_complete: bool = True, clean: bool = False) -> Run:
     """Read a run folder (live or stored, any kind) and check its provenance.
 
     Raises :class:`RunError` when a provenance field (:data:`PROVENANCE_FIELDS`) is missing, when a
     key of ``expect`` has another value in the config, when rows are not numbered in order (tasks
-    ``0..n-1``; increasing environment steps), or (with ``require_complete``) when the run stopped
-    before its budget.
+    ``0..n-1``; increasing environment steps), (with ``require_complete``) when the run stopped
+    before its budget, or (with ``clean``) when it or a resumption of it was made from a modified
+    or unknown checkout. Needs no git: the commit is only read.
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -359,6 +369,12 @@ def load_run(folder, *, expect: dict | None = None, require_complete: bool = Tru
     missing = [k for k in PROVENANCE_FIELDS if k not in config]
     if missing:
         raise RunError(f"{folder}: provenance incomplete, missing {', '.join(missing)}")
+    if clean:
+        bad = [str(c) for c in [config.get("git_commit")] + [r.get("git_commit") for r in config.get("resumed", [])]
+               if not is_clean_commit(c)]
+        if bad:
+            raise RunError(f"{folder}: made from a modified or unknown checkout ({bad[0]}); stored results must "
+                           "come from a clean commit")
     for key, want in (expect or {}).items():
         if config.get(key) != want:
             raise RunError(f"{folder}: {key} is {config.get(key)!r}, expected {want!r}")
