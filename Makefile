@@ -13,7 +13,7 @@ export QCL_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: book test check-book venv clean
+.PHONY: book test test-ci test-quick check-book venv clean
 
 venv: $(VENV)/.installed
 
@@ -30,17 +30,24 @@ book: venv
 	QCL_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . -W --keep-going --path-output $(BUILD)
 	@echo "Book: $(BUILD)/_build/html/index.html"
 
-# Unit tests (the Colab simulation included), then the book build with -W in the ci profile,
-# which executes every notebook (a failing cell or assert fails it, as nbval would: run
-# `pytest book --nbval-lax` for one notebook alone) and the browser check of it; then the
-# README's main command, `make book` (quick profile), and the browser check of that build.
-# quick-only assertions in the chapters (e.g. chapter 01's plasticity gap) fail the quick
-# build. .ci/timed prints each step's time (also into _build/times.txt).
+# What CI runs, in two lanes side by side (each single-threaded, so two cores finish in about
+# the time of the longer lane):
+#  - test-ci: unit tests (the Colab simulation included), then the book build with -W in the
+#    ci profile, which executes every notebook (a failing cell or assert fails it, as nbval
+#    would: `pytest book/NN-x.ipynb --nbval-lax` runs one alone), then the browser check;
+#  - test-quick: the README's main command, `make book` (quick profile), then the browser
+#    check; quick-only assertions in the chapters (e.g. chapter 01's gap) fail this build.
+# .ci/timed prints each step's time (also into _build/times.txt).
 test: venv
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-ci test-quick
+
+test-ci: venv
 	.ci/timed "unit tests + Colab simulation (ci)" env OMP_NUM_THREADS=1 QCL_PROFILE=ci \
 	  $(BIN)/python -m pytest tests -q
 	.ci/timed "book build (ci)" env OMP_NUM_THREADS=1 $(MAKE) --no-print-directory book PROFILE=ci
 	.ci/timed "browser check (ci)" $(MAKE) --no-print-directory check-book PROFILE=ci
+
+test-quick: venv
 	.ci/timed "make book (quick)" env OMP_NUM_THREADS=1 $(MAKE) --no-print-directory book
 	.ci/timed "browser check (quick)" $(MAKE) --no-print-directory check-book PROFILE=quick
 
