@@ -88,3 +88,27 @@ def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
 def test_chapter_file_names_use_hyphens():
     for nb in NOTEBOOKS:
         assert re.fullmatch(r"\d\d-[a-z0-9-]+|appendix-[a-z0-9-]+", nb.stem), nb.name
+
+
+def test_setup_cell_shows_figures_even_with_mplbackend_agg(monkeypatch):
+    """Headless servers often set MPLBACKEND=Agg; the chapters' figures must still reach the
+    page. Runs the real Setup cell, then a captioned figure, in a kernel with MPLBACKEND=Agg;
+    the same figure without the setup cell's %matplotlib inline is lost (the negative control)."""
+    import nbclient
+    import nbformat
+
+    setup = _setup_cell_module().setup_source("01-loss-of-plasticity")
+    plot = ("import matplotlib.pyplot as plt\nfrom qcl_helpers import plotting\n"
+            "fig, ax = plt.subplots()\nax.plot([0, 1])\n"
+            "plotting.caption(fig, data='d', profile='ci', scale='s')\nplt.show()")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+    def figures(cells):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
+        return [o for o in nb.cells[-1].outputs if "image/png" in o.get("data", {})]
+
+    shown = figures([setup, plot])
+    assert len(shown) == 1, "the Setup cell did not bring figures back under MPLBACKEND=Agg"
+    assert "Data: d · profile: ci · scale: s</figcaption>" in shown[0]["data"]["text/html"]
+    assert figures([plot]) == []  # without it, Agg swallows the figure
