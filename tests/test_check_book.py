@@ -44,6 +44,7 @@ ValueError: boom</div><script type="application/vnd.jupyter.widget-view+json">{"
 <p>A norm $\\|v\\|$ left unparsed.</p>
 <p>The bound \\frac{1}{2} shown raw.</p>
 <p>A stray \x07 bell.</p>
+<p>| run | accuracy | | --- | --- | | QNN | 0.9 | | MLP | 0.5 |</p>
 </main></body></html>"""
 
 # MathJax runs here, but one formula is broken: its red "Math input error" box must fail the page
@@ -77,7 +78,9 @@ def test_check_book_passes_a_good_page_and_flags_a_bad_one(tmp_path):
                     "widget shown as a bare text repr: VBox(children=",
                     "printed output wider than the column", "unparsed math ($...$) in text: A norm",
                     "raw TeX in text: The bound", "control character U+0007 in text: A stray",
-                    "chapter page without its Colab button", "code wider than the column (105 characters)"):
+                    "chapter page without its Colab button",
+                    "a markdown table shown as text (pipes in a paragraph): | run | accuracy",
+                    "code wider than the column (105 characters)"):
         assert problem in out, f"{problem!r} not reported:\n{out}"
     assert out.count("widget cell without a static figure") == 1, out  # the progress bar is fine
     matherr = out[out.index("matherr.html"):].split("FAIL")[0]

@@ -71,6 +71,9 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
   else if (/\$[^$\s][^$]*\$|\$\$/.test(t)) msg = "unparsed math ($...$) in text: " + short(t);
   else if (/\\\(|\\\[/.test(t)) msg = "unparsed math (\\( or \\[) in text: " + short(t);
   else if (TEX.test(t)) msg = "raw TeX in text: " + short(t);
+  else if ((t.match(/ \| /g) || []).length >= 4 && !n.parentElement.closest("table")) {
+    msg = "a markdown table shown as text (pipes in a paragraph): " + short(t);
+  }
   if (msg && !seenText.has(msg)) { seenText.add(msg); problems.push(msg); }
 }
 // A notebook page (it has code cells) needs its Colab launch button
