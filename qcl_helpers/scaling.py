@@ -96,8 +96,8 @@ def sizes(profile=None) -> ScalingSizes:
 
     p = profiles.resolve(profile)
     try:
-        found = getattr(p, "scaling")
-        if isinstance(found, ScalingSizes):
+        found = getattr(p, "scaling")  # once profiles.py registers the section
+        if dataclasses.is_dataclass(found) and hasattr(found, "deep_qubits"):
             return found
     except AttributeError:
         pass
@@ -112,7 +112,7 @@ def compare(profile, name: str) -> str:
     from . import profiles
 
     p = profiles.resolve(profile)
-    mine, theirs = getattr(sizes(p), name), getattr(SIZES["paper"], name)
+    mine, theirs = getattr(sizes(p), name), getattr(sizes("paper"), name)
     label = name.replace("_", " ")
     return f"{label}: {mine} (paper profile: {theirs})"
 
