@@ -722,6 +722,8 @@ class XXZTasks:
         g = self.deltas
         step = f" step {g[1] - g[0]:.3g}" if len(g) > 1 else ""
         split = "one split for all tasks" if self.split == "fixed" else "a new split per task"
+        if self.pairs == "released":
+            split += ", the released task sequence"
         return (f"XXZ chain eigenstates (L={self.sites}, periodic; Δ in [{g[0]:g}, {g[-1]:g}]{step}, "
                 f"{len(g)} values; {self.spec.method} eigh; {phase}; {split})")
 

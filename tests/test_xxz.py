@@ -357,6 +357,7 @@ def test_released_pairs_replay_the_released_sequence(data_dir):
     assert [seeded.pair(t) for t in range(30)] != expected  # the book's own draw is another sequence
     other_seed = xxz.XXZTasks("raw", seed=5, sites=4, deltas=grid, pairs="released")
     assert [other_seed.pair(t) for t in range(30)] == expected
+    assert "released task sequence" in stream.describe() and "sequence" not in seeded.describe()
     with pytest.raises(ValueError, match="unknown XXZ pairs"):
         xxz.XXZTasks("raw", sites=4, deltas=grid, pairs="paper")
 
