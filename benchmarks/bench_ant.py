@@ -129,7 +129,7 @@ def check_same_features(fast, before, batch: int = 128, seed: int = 0) -> float:
     path with gradients, and the gradient-free rollout path); raises if above 1e-5 (complex64)."""
     x = torch.randn(batch, fast.obs_dim, generator=torch.Generator().manual_seed(seed))
     before.load_state_dict(fast.state_dict())
-    diff = float((fast(x) - before(x)).abs().max())
+    diff = float((fast(x) - before(x)).detach().abs().max())
     with torch.no_grad():
         diff = max(diff, float((fast(x) - before(x)).abs().max()))
     if diff > 1e-5:
@@ -168,6 +168,18 @@ def eval_cost(cfg, agent, vec_steps: int, seed: int) -> float:
         return 1e3 * (time.perf_counter() - tic) / (vec_steps * cfg.eval_episodes)
     finally:
         env.close()
+
+
+def _rl_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("gymnasium", "stable_baselines3", "mujoco"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def main(argv=None) -> dict:
@@ -244,6 +256,10 @@ def main(argv=None) -> dict:
                 ratios[f"{name}/mlp (median of per-round ratios)"] = statistics.median(
                     a["total"] / b["total"] for a, b in zip(rounds[name], rounds["mlp"]))
                 ratios[f"{name}/mlp (CPU time)"] = summary[name]["cpu_total"] / summary["mlp"]["cpu_total"]
+                if "eval_amortized" in summary[name] and "eval_amortized" in summary["mlp"]:
+                    ratios[f"{name}/mlp (with evaluation amortized)"] = \
+                        (summary[name]["total"] + summary[name]["eval_amortized"]) / \
+                        (summary["mlp"]["total"] + summary["mlp"]["eval_amortized"])
     for other in ("qnn-before", "qnn-sim-columns"):
         if "qnn" in summary and other in summary:
             ratios[f"{other}/qnn (speed-up)"] = summary[other]["total"] / summary["qnn"]["total"]
@@ -266,7 +282,8 @@ def main(argv=None) -> dict:
                         "eval_steps": args.eval_steps, "eval_every": cfg0.eval_every,
                         "eval_episodes": cfg0.eval_episodes, "seed": args.seed},
            "ms_per_env_step": summary, "rounds": rounds, "ratios": ratios,
-           "provenance": dict(results.provenance("cpu"), command=" ".join(["python"] + sys.argv),
+           "provenance": dict(results.provenance("cpu"), rl_versions=_rl_versions(),
+                              command=" ".join(["python"] + sys.argv),
                               pinned_cpus=pinned, load_average=[load0, list(os.getloadavg())],
                               torch_threads=torch.get_num_threads())}
     if args.json:
