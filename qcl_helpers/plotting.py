@@ -390,3 +390,76 @@ def accuracy_figure(runs, window: int, title: str, *, data: str, scale: str):
     _legend(ax, loc="lower right")
     fig.tight_layout()
     return caption(fig, data=data, profile=runs[0].config["profile"], scale=scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweep summaries (mean over seeds with a standard-error band)
+# ---------------------------------------------------------------------------------------------
+
+def summary_colors(summary: dict) -> dict:
+    """``{configuration key: colour}`` for a sweep summary, in the family colours of :func:`run_colors`.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    entries = summary["configurations"]
+    out = {}
+    for fam in ("qnn", "mlp"):
+        members = {k: e for k, e in entries.items() if e["config"]["model"] == fam}
+        variants = sorted({(e["config"].get("depth") or e["config"].get("width") or 0,
+                            str(e["config"].get("data_source"))) for e in members.values()})
+        if variants:
+            table = dict(zip(variants, family_colors(variants, fam)))
+            for k, e in members.items():
+                out[k] = table[(e["config"].get("depth") or e["config"].get("width") or 0,
+                                str(e["config"].get("data_source")))]
+    return out
+
+
+def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = False, n_ref: int = 10,
+                 ylabel: str | None = None) -> list:
+    """Per configuration of a sweep summary: the moving average of the mean over seeds of ``metric``
+    per task, with a band of ± one standard error over seeds (moving-averaged too). ``relative``
+    divides by the mean over the first ``n_ref`` tasks (the paper's Figure 1 d-e). Returns the lines.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    colors = summary_colors(summary)
+    lines = []
+    for key, e in summary["configurations"].items():
+        if (keys is not None and key not in keys) or metric not in e["moving_mean"]:
+            continue
+        mean = np.array(e["moving_mean"][metric], dtype=float)
+        if mean.size == 0 or np.all(np.isnan(mean)):
+            continue
+        sem = np.array(e["moving_sem"].get(metric) or [np.nan] * mean.size, dtype=float)
+        x = np.arange(mean.size) + e.get("moving_start", 0) + 1
+        scale = 1.0
+        if relative:
+            raw = np.array(e["mean"][metric], dtype=float)
+            scale = float(np.nanmean(raw[: max(1, min(n_ref, raw.size))]))
+        n = len(e["seeds"])
+        dashed = any(e["config"].get(k) for k in ("fair", "l2", "shrink_perturb", "continual_backprop"))
+        (line,) = ax.plot(x, mean / scale, color=colors.get(key), lw=1.6, ls="--" if dashed else "-",
+                          label=f"{e['label']} ({n} seed{'s' if n != 1 else ''})")
+        if np.isfinite(sem).any():
+            ax.fill_between(x, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
+                            lw=0)
+        lines.append(line)
+    ax.set_xlabel("task")
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    return lines
+
+
+def summary_caption(fig, summary: dict, profile: str):
+    """The data / profile / scale caption of a figure drawn from a sweep summary.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    entries = list(summary["configurations"].values())
+    seeds = sorted({len(e["seeds"]) for e in entries})
+    rows = sorted({e["rows"] for e in entries})
+    data = "; ".join(sorted({e["data_label"] for e in entries}))
+    tasks = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
+    scale = (f"{tasks} tasks, {'/'.join(str(s) for s in seeds)} seeds per configuration; "
+             f"{summary['window']}-task moving average of the mean over seeds, band ± one standard error")
+    return caption(fig, data=data, profile=profile, scale=scale)

@@ -247,13 +247,20 @@ class RunFolder:
         if existing is not None and self.checkpoint.exists():
             saved = pickle.loads(self.checkpoint.read_bytes())
             rows, state = list(saved["rows"]), saved["state"]
+        elif existing is not None and read_metrics(self.path):
+            # a stored run (its checkpoint pruned): complete runs are read as they are, never restarted
+            stored = Run(self.path, existing, read_metrics(self.path))
+            if stored.complete and self._done(stored.rows, config) >= config[_PROGRESS[kind_of(config)][1]]:
+                return stored.rows, None
+            raise RunError(f"{self.path} holds {len(stored.rows)} rows but no checkpoint to continue from; "
+                           "use another --out folder (or delete this one to start again)")
         prov = dict(provenance(device), **(provenance_extra or {}))
         if existing is None or state is None:
             meta = dict(config, **prov)
         else:
             meta = dict(existing)
             key, budget = _PROGRESS[kind_of(config)]
-            done = rows[-1][key] + (1 if key == "task" else 0) if rows else 0
+            done = self._done(rows, config)
             if done < config[budget]:  # the run goes on: say where, when and on what
                 meta.setdefault("resumed", []).append(dict(prov, **{f"from_{key}": done}))
             for k in EXTENDABLE + ("label", "data_label", "data_description"):
@@ -262,6 +269,21 @@ class RunFolder:
         write_config(self.path, meta)
         write_metrics(self.path, rows)  # consistent with the checkpoint, whatever was there
         return rows, state
+
+    @staticmethod
+    def _done(rows: list, config: dict) -> int:
+        key = _PROGRESS[kind_of(config)][0]
+        return (rows[-1][key] + (1 if key == "task" else 0)) if rows else 0
+
+    def prune(self) -> bool:
+        """Delete the checkpoint of a complete run (stored results keep none); ``True`` if one was deleted."""
+        config = read_config(self.path)
+        if config is None or not self.checkpoint.exists():
+            return False
+        if not Run(self.path, config, read_metrics(self.path)).complete:
+            return False
+        self.checkpoint.unlink()
+        return True
 
     def save(self, rows: list, state: bytes) -> None:
         """Checkpoint ``state`` (bytes) with ``rows``, then rewrite ``metrics.jsonl``, atomically."""

@@ -485,6 +485,8 @@ def run_ppo(config: PPOConfig, out=None, *, progress: bool = True, stop_after: i
     prov = results.provenance(device)
     prov["versions"].update(_provenance_extra())
     rows, state = folder.open(config.as_dict(), device, provenance_extra={"versions": prov["versions"]})
+    if state is None and rows:  # a complete stored run without its checkpoint: nothing to train
+        return results.load_run(folder.path)
     if state is not None:
         agent = PPO.load(io.BytesIO(state), env=None, device=device)
         done = int(agent.num_timesteps)

@@ -16,7 +16,9 @@ it finished does nothing and says so.
 While it runs, the driver shows runs finished / running / waiting and tasks done per run;
 ``--status`` says the same from the folders alone. At the end (and with ``--aggregate``) it writes
 ``<out>/<grid>/summary.json``: per configuration, the mean and standard error over seeds of every
-per-task metric, and their moving averages, which the chapters plot as bands.
+per-task metric, and their moving averages, which the chapters plot as bands. A finished run's
+checkpoint is deleted (stored results keep rows and provenance); only unfinished runs keep one, so
+that a sweep committed half-way resumes on another machine.
 
 Introduced in: 04 · Permuted MNIST
 """
@@ -193,7 +195,9 @@ def _task(spec: dict, folder: str) -> dict:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(f"worker killed after task {k}\n")
             os._exit(1)  # the worker dies: Ray retries the task
-    return runner.run_spec(spec, folder)
+    out = runner.run_spec(spec, folder)
+    results.RunFolder(folder).prune()  # a finished run keeps its rows and provenance, not its checkpoint
+    return out
 
 
 def aggregate(grid_name: str, runs, window: int) -> dict:

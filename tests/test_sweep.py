@@ -83,3 +83,16 @@ def test_only_narrows_and_keys_are_readable():
     assert [r.key for r in runs] == ["mlp-nw16-l2-0.01"] and runs[0].config.l2 == 0.01
     assert sweep.config_key({"model": "mlp", "width": 16, "shrink_perturb": (0.99, 1e-3)}) == \
         "mlp-nw16-shrink-perturb-0.99-0.001"
+
+
+def test_finished_runs_keep_no_checkpoint_and_are_never_restarted(plain, tmp_path):
+    from qcl_helpers import continual, runner
+
+    _, _, runs = sweep.plan("figure4", profile="ci", seeds=2, tasks=3, out=plain)
+    assert not any((r.folder / results.CHECKPOINT).exists() for r in runs)
+    rows = results.read_metrics(runs[0].folder)
+    again = continual.run(runs[0].config, runs[0].folder, progress=False)  # reads, trains nothing
+    assert again.rows == rows and results.read_metrics(runs[0].folder) == rows
+    longer = runner.make_config(**dict(runs[0].spec, tasks=4))
+    with pytest.raises(results.RunError, match="no checkpoint to continue from"):
+        continual.run(longer, runs[0].folder, progress=False)
