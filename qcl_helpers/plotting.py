@@ -82,18 +82,26 @@ def has_curve(n_points: int, window: int) -> bool:
 def too_little_data(ax, n_points: int, window: int, what: str = "points") -> None:
     """Say in words, inside ``ax``, that ``n_points`` are too few for a ``window``-point curve.
 
-    Drawn once per axes, whatever the number of runs that lack data.
+    Drawn once per axes, whatever the number of runs that lack data; the empty axes lose their
+    tick labels (a later curve on the same axes brings them back).
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
+    import textwrap
+
     if getattr(ax, "_qcl_too_little", False):
         return
     ax._qcl_too_little = True
-    ax.text(0.5, 0.5, f"Too little data for a curve: {n_points} {what}, and a {window}-point "
-            f"moving average needs at least {window + 1}.\nA larger profile "
-            "(QCL_PROFILE=quick or paper) draws the trend.",
-            transform=ax.transAxes, ha="center", va="center", wrap=True, fontsize=11,
-            bbox={"boxstyle": "round", "facecolor": "0.95", "edgecolor": "0.6"})
+    message = (f"Too little data for a curve yet: {n_points} {what}, and a {window}-point moving "
+               f"average needs at least {window + 1}. Longer runs (a larger QCL_PROFILE, or "
+               "the stored runs) show the trend.")
+    size = 11
+    width_in = ax.get_position().width * ax.figure.get_size_inches()[0]
+    chars = max(20, int(width_in * 72 / (size * 0.56)) - 4)
+    ax.text(0.5, 0.5, textwrap.fill(message, chars), transform=ax.transAxes, ha="center",
+            va="center", fontsize=size, color="0.2")
+    if not ax.lines:
+        ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
 
 
 def moving_average(y, window: int):
@@ -145,6 +153,8 @@ def plot_band(ax, y, window: int, *, x=None, label=None, color=None, alpha: floa
         too_little_data(ax, y.size, window)
         return None
     idx, mean, std = moving_average(y, window)
+    if getattr(ax, "_qcl_too_little", False):  # another run had too little: ticks back
+        ax.tick_params(left=True, bottom=True, labelleft=True, labelbottom=True)
     xs = np.arange(y.size) if x is None else np.asarray(x)
     (line,) = ax.plot(xs[idx], mean, label=label, color=color, lw=1.8)
     ax.fill_between(xs[idx], mean - std, mean + std, color=line.get_color(), alpha=alpha, lw=0)

@@ -57,9 +57,16 @@ def test_too_little_data_is_said_in_words_once_instead_of_dots():
     assert plotting.plot_band(ax, [1.0, 2.0, 3.0], 3) is None  # 3 points, 3-point window
     assert plotting.plot_band(ax, [2.0], 3) is None
     assert not ax.lines and not ax.collections
-    notes = [t.get_text() for t in ax.texts]
+    notes = [" ".join(t.get_text().split()) for t in ax.texts]
     assert len(notes) == 1 and "Too little data" in notes[0] and "at least 4" in notes[0]
     assert plotting.has_curve(4, 3) and not plotting.has_curve(3, 3)
+    fig.canvas.draw()
+    shown = [t for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_visible() and t.get_text()]
+    assert shown == []  # no empty 0..1 scales
+    # the note fits inside the axes it is written in
+    note = ax.texts[0].get_window_extent()
+    assert ax.get_window_extent().contains(note.x0, note.y0)
+    assert ax.get_window_extent().contains(note.x1, note.y1)
 
 
 def test_caption_is_attached_and_readable_outside_a_notebook():
