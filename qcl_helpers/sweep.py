@@ -138,8 +138,8 @@ def plan(grid_name: str, *, profile=None, seeds=None, only=None, tasks=None, tot
         keys = [k for k in keys if k in wanted]
     root = Path(out or default_root()) / grid_name
     runs = []
-    for key, s in zip(keys, settings):
-        for seed in range(n_seeds):
+    for seed in range(n_seeds):  # seed-major: every configuration's first seed is run first
+        for key, s in zip(keys, settings):
             spec = dict(experiment=exp.name, profile=prof.name, seed=seed, **s, **budget)
             try:
                 cfg = runner.make_config(**spec)

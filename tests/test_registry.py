@@ -92,7 +92,7 @@ def test_a_new_experiment_runs_through_every_engine(toy, tmp_path, capsys):
     from qcl_helpers import sweep
 
     _, _, runs = sweep.plan("toy-grid", profile="ci", out=tmp_path)
-    assert [(r.key, r.seed) for r in runs] == [("qnn-dp1", 0), ("qnn-dp1", 1), ("mlp-nw8", 0), ("mlp-nw8", 1)]
+    assert [(r.key, r.seed) for r in runs] == [("qnn-dp1", 0), ("mlp-nw8", 0), ("qnn-dp1", 1), ("mlp-nw8", 1)]
 
 
 def test_unknown_names_list_the_registered_ones():
