@@ -31,7 +31,7 @@ LAYERS = {
     "experiments.xxz_eigenstates": 8,
     "experiments": 9,
     # 10+: the continual engine, the runner shared by the command line and sweeps, sweeps, the CLI
-    "continual": 10, "runner": 11, "sweep": 12, "__main__": 13,
+    "continual": 10, "runner": 11, "sweep": 12, "claims": 13, "__main__": 14,
 }
 
 

@@ -1,0 +1,294 @@
+"""What this book reproduces: the paper's claims, each with the book's evidence and a verdict
+computed from the stored sweeps by a stated rule.
+
+Rules (every number is computed from the stored run folders of a sweep, per seed, then summarized
+as mean ± standard error over seeds):
+
+* **decline** of a metric = its mean over the first 10 % of tasks minus its mean over the last 10 %.
+  A configuration *loses plasticity* when its accuracy decline exceeds ``MIN_EFFECT`` (one
+  percentage point) by more than two standard errors; it *keeps plasticity* when the decline is
+  below ``MIN_EFFECT`` plus two standard errors. With one seed the standard error is unknown and
+  counts as zero (the verdict says "1 seed").
+* **growth** of a norm = its mean over the last 10 % of tasks over its mean over the first 10 %.
+* A claim about a family **holds** when every configuration of the family meets it, holds
+  **partly** when some do, and is **not seen** when none does. A claim whose grid has not been run
+  (or not to its end) says so.
+
+Introduced in: 00 · What this book reproduces
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import results, sweep
+
+#: The smallest accuracy change (absolute) the verdicts treat as an effect.
+MIN_EFFECT = 0.01
+FRACTION = 0.1
+
+
+@dataclass
+class Stat:
+    """Mean and standard error over seeds of a per-seed number. Introduced in: 00 · What this book reproduces"""
+
+    values: list
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def sem(self) -> float:
+        return float(np.std(self.values, ddof=1) / np.sqrt(len(self.values))) if len(self.values) > 1 else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.sem:.3f}" if len(self.values) > 1 else f"{self.mean:.3f} (1 seed)"
+
+
+@dataclass
+class Verdict:
+    """One row of the claims table. Introduced in: 00 · What this book reproduces"""
+
+    claim: str
+    paper: str
+    evidence: str
+    numbers: str
+    verdict: str
+    details: list = field(default_factory=list)
+
+
+def load_grid(root, grid: str):
+    """``(summary, {configuration key: [Run per seed]})`` of a stored sweep, or ``(None, {})``.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    folder = Path(root) / grid
+    try:
+        summary = sweep.load_summary(folder)
+    except results.RunError:
+        return None, {}
+    runs = {key: [results.load_run(folder / name, require_complete=False) for name in entry["folders"]]
+            for key, entry in summary["configurations"].items()}
+    return summary, runs
+
+
+def _window(n: int) -> int:
+    return max(1, int(round(FRACTION * n)))
+
+
+def decline(runs, metric: str = "test_accuracy") -> Stat:
+    """Per seed: mean of ``metric`` over the first 10 % of rows minus its mean over the last 10 %.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    vals = []
+    for r in runs:
+        y = r[metric]
+        w = _window(len(y))
+        vals.append(float(np.nanmean(y[:w]) - np.nanmean(y[-w:])))
+    return Stat(vals)
+
+
+def growth(runs, metric: str) -> Stat:
+    """Per seed: mean of ``metric`` over the last 10 % of rows over its mean over the first 10 %.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    vals = []
+    for r in runs:
+        y = r[metric]
+        w = _window(len(y))
+        vals.append(float(np.nanmean(y[-w:]) / np.nanmean(y[:w])))
+    return Stat(vals)
+
+
+def loses(stat: Stat) -> bool:
+    """Accuracy declines by more than :data:`MIN_EFFECT`, beyond two standard errors."""
+    return stat.mean - 2 * stat.sem > MIN_EFFECT
+
+
+def keeps(stat: Stat) -> bool:
+    """Accuracy does not decline by more than :data:`MIN_EFFECT`, within two standard errors."""
+    return stat.mean - 2 * stat.sem <= MIN_EFFECT
+
+
+def combine(flags) -> str:
+    """``held`` (all), ``partly`` (some) or ``not seen`` (none). Introduced in: 00 · What this book reproduces"""
+    flags = list(flags)
+    if not flags:
+        return "not run yet"
+    return "held" if all(flags) else ("partly" if any(flags) else "not seen")
+
+
+def _family(runs: dict, fam: str) -> dict:
+    return {k: v for k, v in runs.items() if v and v[0].config["model"] == fam}
+
+
+def _evidence(summary, grid: str, runs: dict) -> str:
+    entries = list(summary["configurations"].values())
+    seeds = sorted({len(e["seeds"]) for e in entries})
+    rows = sorted({e["rows"] for e in entries})
+    done = all(e["complete"] for e in entries)
+    data = "; ".join(sorted({e["data_label"] for e in entries}))
+    profile = next(iter(runs.values()))[0].config["profile"]
+    tasks = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
+    return (f"sweep {grid} ({profile} profile): {data}; {tasks} tasks, {'/'.join(map(str, seeds))} seeds"
+            + ("" if done else " (PARTIAL: some runs unfinished)"))
+
+
+def plasticity_claims(root, grid: str, figure: str) -> list:
+    """The two plasticity claims of a supervised figure: MLPs lose it, QNNs keep it.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    summary, runs = load_grid(root, grid)
+    out = []
+    for fam, claim, test in (("mlp", "classical MLPs lose plasticity (new-task accuracy declines)", loses),
+                             ("qnn", "QNNs keep plasticity (no decline of new-task accuracy)", keeps)):
+        if summary is None:
+            out.append(Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet"))
+            continue
+        members = _family(runs, fam)
+        stats = {runs_[0].label: decline(runs_) for runs_ in members.values()}
+        numbers = "; ".join(f"{label}: decline {s}" for label, s in stats.items())
+        out.append(Verdict(claim, figure, _evidence(summary, grid, runs), numbers,
+                           combine(test(s) for s in stats.values())))
+    return out
+
+
+def norm_claims(root, grid: str, figure: str) -> list:
+    """MLP weight norms grow while QNN parameter norms stay within a factor of two.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    summary, runs = load_grid(root, grid)
+    claim = "MLP weight norms grow without bound; QNN norms stay bounded"
+    if summary is None:
+        return [Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")]
+    mlp = {v[0].label: growth(v, "weight_norm") for v in _family(runs, "mlp").values()}
+    qnn = {v[0].label: growth(v, "weight_norm") for v in _family(runs, "qnn").values()}
+    numbers = "; ".join(f"{k}: last/first {s}" for k, s in {**mlp, **qnn}.items())
+    flags = [s.mean - 2 * s.sem > 1.1 for s in mlp.values()] + [s.mean + 2 * s.sem < 2.0 for s in qnn.values()]
+    return [Verdict(claim, figure, _evidence(summary, grid, runs), numbers, combine(flags))]
+
+
+def fisher_claims(root, grid: str, figure: str) -> list:
+    """The MLP's Fisher trace collapses (falls by more than half) while the QNN's does not.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    summary, runs = load_grid(root, grid)
+    claim = "the MLP's Fisher-information trace collapses; the QNN's does not"
+    if summary is None:
+        return [Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")]
+    mlp = {v[0].label: growth(v, "fim_trace") for v in _family(runs, "mlp").values()}
+    qnn = {v[0].label: growth(v, "fim_trace") for v in _family(runs, "qnn").values()}
+    numbers = "; ".join(f"{k}: Tr F last/first {s}" for k, s in {**mlp, **qnn}.items())
+    flags = [s.mean + 2 * s.sem < 0.5 for s in mlp.values()] + [s.mean - 2 * s.sem >= 0.5 for s in qnn.values()]
+    return [Verdict(claim, figure, _evidence(summary, grid, runs), numbers, combine(flags))]
+
+
+def quantum_data_claims(root, grid: str = "figure4") -> list:
+    """On XXZ data the best QNN reaches a higher mean accuracy than every MLP (paired over seeds).
+
+    Introduced in: 00 · What this book reproduces
+    """
+    summary, runs = load_grid(root, grid)
+    claim = "on quantum-native data the deepest QNN learns better than the MLPs"
+    if summary is None:
+        return [Verdict(claim, "Fig. 4", f"sweep {grid}: not stored yet", "", "not run yet")]
+    qnn = _family(runs, "qnn")
+    best = max(qnn.values(), key=lambda v: v[0].config["depth"])
+    diffs = {}
+    for v in _family(runs, "mlp").values():
+        n = min(len(best), len(v))
+        diffs[v[0].label] = Stat([float(np.nanmean(a["test_accuracy"]) - np.nanmean(b["test_accuracy"]))
+                                  for a, b in zip(best[:n], v[:n])])
+    numbers = "; ".join(f"{best[0].label} - {k}: {s}" for k, s in diffs.items())
+    return [Verdict(claim, "Fig. 4", _evidence(summary, grid, runs), numbers,
+                    combine(s.mean - 2 * s.sem > 0 for s in diffs.values()))]
+
+
+def table(root=None) -> list:
+    """Every claim with its verdict, from the stored sweeps under ``root`` (default: the
+    repository's ``results/``). Introduced in: 00 · What this book reproduces"""
+    root = Path(root) if root is not None else results.stored_path("")
+    rows = []
+    rows += plasticity_claims(root, "figure1", "Fig. 1b")
+    rows += norm_claims(root, "figure1", "Fig. 1d-e")
+    rows += plasticity_claims(root, "figure2", "Fig. 2b")
+    rows += fisher_claims(root, "figure2", "Fig. 2c")
+    rows += quantum_data_claims(root)
+    return rows
+
+
+def saturation_claims(root, grid: str = "figure1") -> list:
+    """Proposition 1 in the data: where an MLP's weight norm grows, its gradient norm falls.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    summary, runs = load_grid(root, grid)
+    claim = "Proposition 1 (book's version): growing weights saturate the network; gradients vanish"
+    if summary is None:
+        return [Verdict(claim, "Prop. 1", f"sweep {grid}: not stored yet", "", "not run yet")]
+    flags, parts = [], []
+    for v in _family(runs, "mlp").values():
+        w, g = growth(v, "weight_norm"), growth(v, "grad_norm")
+        parts.append(f"{v[0].label}: |w| x{w}, |grad| x{g}")
+        if w.mean - 2 * w.sem > 1.1:  # the proposition speaks only of growing weights
+            flags.append(g.mean + 2 * g.sem < 1.0)
+    verdict = combine(flags) if flags else "not seen (no MLP's weights grew)"
+    return [Verdict(claim, "Prop. 1", _evidence(summary, grid, runs), "; ".join(parts), verdict)]
+
+
+def bound_claims(root, grid: str = "figure2") -> list:
+    """Theorem 1 in the data: the QNN's measured Fisher trace never exceeds the book's uniform bound.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    from . import haar, models
+
+    summary, runs = load_grid(root, grid)
+    claim = "Theorem 1 (book's version): the QNN's Fisher trace is bounded uniformly in the parameters"
+    if summary is None:
+        return [Verdict(claim, "Thm. 1", f"sweep {grid}: not stored yet", "", "not run yet")]
+    flags, parts = [], []
+    for v in _family(runs, "qnn").values():
+        c = v[0].config
+        qnn = models.paper_qnn(c["experiment"], depth=c["depth"])
+        bound = haar.fisher_trace_bound(qnn.theta.numel(), qnn.readout)
+        peak = max(float(np.nanmax(r["fim_trace"])) for r in v)
+        parts.append(f"{v[0].label}: largest Tr F {peak:.3g} of bound {bound:.3g} ({peak / bound:.2%})")
+        flags.append(peak <= bound)
+    return [Verdict(claim, "Thm. 1", _evidence(summary, grid, runs), "; ".join(parts), combine(flags))]
+
+
+def all_claims(root=None) -> list:
+    """:func:`table` plus the two theoretical results, checked against the same stored data.
+
+    Introduced in: 00 · What this book reproduces
+    """
+    root = Path(root) if root is not None else results.stored_path("")
+    return table(root) + saturation_claims(root) + bound_claims(root)
+
+
+_COLORS = {"held": "#1b7a3a", "partly": "#a66a00", "not seen": "#b3261e", "not run yet": "#555555"}
+
+
+def html_table(rows) -> str:
+    """The claims as an HTML table that wraps at the book's column width. Introduced in: 00 · What this book reproduces"""
+    import html
+
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("paper", "claim", "verdict", "evidence", "numbers"))
+    body = []
+    for r in rows:
+        color = next((c for k, c in _COLORS.items() if r.verdict.startswith(k)), "#555555")
+        cells = [html.escape(r.paper), html.escape(r.claim),
+                 f"<b style='color:{color}'>{html.escape(r.verdict)}</b>", html.escape(r.evidence),
+                 html.escape(r.numbers) or "&ndash;"]
+        body.append("<tr>" + "".join(f"<td style='vertical-align:top'>{c}</td>" for c in cells) + "</tr>")
+    return ("<table class='qcl-claims' style='font-size:0.85em;table-layout:auto;width:100%'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
