@@ -195,22 +195,20 @@ def _ring_steps(n: int, n_gates: int, span: int = 3) -> tuple:
 
 
 def _ring_blocks(gates: torch.Tensor, steps: tuple) -> list:
-    """The dense matrix ``E_m ... E_1`` (``E_j = I (x) G_j (x) I``) of every block step, built with
-    autograd, one batched product per block shape."""
+    """The dense matrix of every block step: its gates applied in turn to the identity (a register
+    of ``k`` qubits with ``2**k`` columns), with autograd, all blocks of one shape at once."""
     blocks = [s for s in steps if s[0] == "blk"]
     groups = {}
     for i, (_, _, k, ids) in enumerate(blocks):
         groups.setdefault((k, len(ids)), []).append(i)
     mats = [None] * len(blocks)
     for (k, m), members in groups.items():
-        prod = None
+        dim = 2**k
+        prod = torch.eye(dim, dtype=gates.dtype, device=gates.device).expand(len(members), dim, dim)
         for j in range(m):  # the j-th gate of each block acts on its local positions (j, j+1)
             rows = torch.tensor([blocks[i][3][j] for i in members], device=gates.device)
-            eye_l = torch.eye(2**j, dtype=gates.dtype, device=gates.device)
-            eye_r = torch.eye(2 ** (k - j - 2), dtype=gates.dtype, device=gates.device)
-            emb = torch.einsum("ab,xcd,ef->xacebdf", eye_l, gates.index_select(0, rows), eye_r)
-            emb = emb.reshape(len(members), 2**k, 2**k)
-            prod = emb if prod is None else torch.bmm(emb, prod)
+            view = prod.reshape(len(members), 2**j, 4, -1)
+            prod = torch.matmul(gates.index_select(0, rows).unsqueeze(1), view).reshape(len(members), dim, dim)
         for i, mat in zip(members, prod.unbind(0)):
             mats[i] = mat
     return mats
