@@ -219,6 +219,35 @@ def test_explorer_works_with_colab_ipywidgets(colab, monkeypatch):
     assert _figures(nb) >= 1, "the explorer drew no static figure"
 
 
+@_mark
+def test_setup_cell_stops_when_pip_replaced_a_loaded_module(colab, monkeypatch):
+    """A preloaded module that pip replaces: the check after %pip names it and the fix, and
+    stops the notebook there. (tqdm stands in: loaded first, then pip installs another
+    version, as a dependency would; the Colab version is put back afterwards.)"""
+    import nbclient
+    import nbformat
+
+    colab_tqdm = _colab_versions()["tqdm"]
+    other = "4.67.1" if colab_tqdm != "4.67.1" else "4.67.0"
+    cells = ["import tqdm  # loaded, as Colab preloads modules",
+             f"%pip install -q tqdm=={other}\n"
+             "from qcl_helpers import colab\ncolab.check_restart()",
+             "print('not reached')"]
+    setup = nbformat.read(NOTEBOOKS[0], as_version=4)
+    cells.insert(0, next(c for c in setup.cells if c.cell_type == "code").source)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    try:
+        with pytest.raises(nbclient.exceptions.CellExecutionError) as err:
+            _execute(colab, monkeypatch, nb, timeout=600)
+    finally:
+        py = colab["venv"] / "bin" / "python"
+        _run([str(py), "-m", "pip", "install", "-q", f"tqdm=={colab_tqdm}"],
+             env={**os.environ, "PIP_CONSTRAINT": ""})
+    message = str(err.value)
+    assert f"tqdm {colab_tqdm} -> {other}" in message and "Restart session" in message, message
+    assert not nb.cells[3].get("outputs"), "the notebook went on after the restart message"
+
+
 # ---- the setup cell's restart check, without the simulation --------------------------------
 
 class _Loaded:
