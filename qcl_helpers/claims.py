@@ -61,14 +61,14 @@ class Verdict:
 
 
 def load_grid(root, grid: str):
-    """``(summary, {configuration key: [Run per seed]})`` of a stored sweep, or ``(None, {})``.
+    """``(summary, {configuration key: [Run per seed]})`` of a stored sweep (a partial one too, see
+    :func:`qcl_helpers.sweep.stored_summary`), or ``(None, {})``.
 
     Introduced in: 00 · What this book reproduces
     """
     folder = Path(root) / grid
-    try:
-        summary = sweep.load_summary(folder)
-    except results.RunError:
+    summary = sweep.stored_summary(grid, root)
+    if summary is None:
         return None, {}
     runs = {key: [results.load_run(folder / name, require_complete=False) for name in entry["folders"]]
             for key, entry in summary["configurations"].items()}
@@ -131,7 +131,7 @@ def _evidence(summary, grid: str, runs: dict) -> str:
     entries = list(summary["configurations"].values())
     seeds = sorted({len(e["seeds"]) for e in entries})
     rows = sorted({e["rows"] for e in entries})
-    done = all(e["complete"] for e in entries)
+    done = all(e["complete"] for e in entries) and not summary.get("partial")
     data = "; ".join(sorted({e["data_label"] for e in entries}))
     profile = next(iter(runs.values()))[0].config["profile"]
     tasks = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"

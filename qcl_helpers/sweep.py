@@ -267,6 +267,36 @@ def load_summary(path) -> dict:
     return json.loads(p.read_text())
 
 
+def stored_summary(grid_name: str, root=None) -> dict | None:
+    """The summary of a stored sweep ``<root>/<grid>`` (default root: the repository's ``results/``):
+    its ``summary.json`` when the sweep wrote one, else one aggregated from whatever run folders are
+    there (a sweep committed half-way; ``partial`` is then true), else ``None``.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    folder = Path(root) / grid_name if root is not None else results.stored_path(grid_name)
+    if (folder / SUMMARY).exists():
+        summary = load_summary(folder)
+        summary["partial"] = not all(e["complete"] for e in summary["configurations"].values())
+        return summary
+    runs = []
+    for p in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            run = results.load_run(p, require_complete=False)
+        except results.RunError:
+            continue
+        if len(run):
+            runs.append(PlannedRun(run.label, int(run.config["seed"]), {}, p, None))
+    if not runs:
+        return None
+    first = results.read_config(runs[0].folder)
+    section = experiments.get(first["experiment"]).section
+    window = getattr(getattr(profiles.get(first["profile"]), section), "moving_average", 1)
+    summary = aggregate(grid_name, runs, window)
+    summary["partial"] = True
+    return summary
+
+
 def run_sweep(grid_name: str, *, profile=None, seeds=None, only=None, tasks=None, total_steps=None, out=None,
               address=None, workers=None, progress: bool = True, poll: float = 5.0) -> dict:
     """Run (or resume) a grid on Ray and write its summary; returns the summary.
