@@ -473,3 +473,36 @@ def summary_caption(fig, summary: dict, profile: str):
     scale = (f"{tasks} tasks, {'/'.join(str(s) for s in seeds)} seeds per configuration; "
              f"{summary['window']}-task moving average of the mean over seeds, band ± one standard error")
     return caption(fig, data=data, profile=profile, scale=scale)
+
+
+def diagnostics_figure(runs, window: int, title: str):
+    """What the continual loop measures with ``diagnostics=True``, per task: the effective rank of
+    each MLP hidden layer (Dohare et al. 2024), the MLPs' dormant-unit fraction (Sokar et al. 2023,
+    τ = 0.01) and the largest eigenvalue of each QNN's empirical Fisher matrix on the probe set.
+    Returns the figure (captioned with the runs' data, profile and scale).
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in _runs_list(runs) if len(r)]
+    colors = run_colors(runs)
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8))
+    x = lambda r: np.arange(1, len(r) + 1)  # noqa: E731
+    for r in runs:
+        c = colors[r.label]
+        if r.config["model"] == "mlp":
+            layers = sorted(k for k in r.rows[0] if k.startswith("effective_rank_"))
+            for k, style in zip(layers, ("-", "--", ":", "-.")):
+                plot_band(axes[0], r[k], window, x=x(r), color=c,
+                          label=f"{r.label}, layer {k.rsplit('_', 1)[1]}").set_linestyle(style)
+            plot_band(axes[1], r["dormant_fraction"], window, x=x(r), color=c, label=r.label)
+        elif "fisher_top_eigenvalues_1" in r.rows[0]:
+            plot_band(axes[2], r["fisher_top_eigenvalues_1"], window, x=x(r), color=c, label=r.label)
+    axes[0].set(xlabel="task", ylabel="effective rank", title="MLP hidden layers: effective rank")
+    axes[1].set(xlabel="task", ylabel="fraction of units", title="MLP dormant units (τ = 0.01)")
+    axes[2].set(xlabel="task", ylabel="largest eigenvalue", yscale="log", title="QNN Fisher spectrum, top")
+    for ax in axes:
+        _legend(ax, fontsize=7)
+    fig.suptitle(title)
+    return _finish(fig, runs, window)

@@ -46,6 +46,7 @@ SETTINGS = {
     "04": {
         "0.03", "0.001",  # Adam learning rates of the released code (QNN, MLP)
         "0.99", "0.9",  # Shrink & Perturb factors lambda (settings of the remedies)
+        "1 %",  # the dormant-unit threshold tau = 0.01 of Sokar et al. (a definition)
     },
     "05": {
         "0.2989", "0.5870", "0.1140",  # ITU-R 601 luma weights (the grayscale conversion)
