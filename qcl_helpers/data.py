@@ -62,6 +62,9 @@ GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 #: Images of the official MNIST test split held out for testing when tasks are drawn from it.
 TEST_SPLIT_HOLDOUT = 2000
+#: Salts of the task streams' random draws (with the run's seed and the task index): which samples a
+#: task uses, and which two classes a split task pairs. Changing one changes every stored result.
+SAMPLE_SALT, PAIR_SALT = 7, 100
 
 
 class DataUnavailable(FileNotFoundError):
@@ -320,7 +323,7 @@ def standin_class_images(c: int, split: str = "train", n: int | None = None, see
     if not 0 <= int(c) < 100 or split not in ("train", "test"):
         raise ValueError(f"stand-in classes are 0..99 and splits 'train'/'test', got {c!r}, {split!r}")
     n = (500 if split == "train" else 100) if n is None else int(n)
-    rng = np.random.default_rng([seed, int(c), 100])
+    rng = np.random.default_rng([seed, int(c), 100])  # the stand-in's own prototype stream
     yy, xx = np.mgrid[0:32, 0:32] / 32.0
     proto = np.zeros((3, 32, 32))
     for _ in range(4):
@@ -414,7 +417,7 @@ class PermutedMnist:
 
     def task(self, t: int, family: str) -> Task:
         """Task ``t`` prepared for ``family`` ("qnn" or "mlp"). Introduced in: 04 · Permuted MNIST"""
-        rng = np.random.default_rng([self.seed, int(t), 7])
+        rng = np.random.default_rng([self.seed, int(t), SAMPLE_SALT])
         tr = _pick(rng, self.train_pool, self.train_per_task, "permuted MNIST train")
         te = _pick(rng, self.test_pool, self.test_per_task, "permuted MNIST test")
         perm = self.permutation(t, 1024 if family == "qnn" else 784)
@@ -483,13 +486,13 @@ class SplitCifar100:
 
     def classes(self, t: int) -> tuple:
         """The two fine classes of task ``t``. Introduced in: 05 · Split CIFAR-100"""
-        a, b = np.random.default_rng([self.seed, int(t), 100]).choice(self.n_classes, size=2, replace=False)
+        a, b = np.random.default_rng([self.seed, int(t), PAIR_SALT]).choice(self.n_classes, size=2, replace=False)
         return int(a), int(b)
 
     def task(self, t: int, family: str) -> Task:
         """Task ``t`` prepared for ``family`` ("qnn" or "mlp"). Introduced in: 05 · Split CIFAR-100"""
         pair = self.classes(t)
-        rng = np.random.default_rng([self.seed, int(t), 7])
+        rng = np.random.default_rng([self.seed, int(t), SAMPLE_SALT])
         parts = []
         for split, n in (("train", self.train_per_task), ("test", self.test_per_task)):
             rows = [self.class_images(c, split) for c in pair]

@@ -468,6 +468,23 @@ SUBSTITUTE_TITLES = {
 }
 
 
+def stored_runs(name: str, *, expect: dict | None = None, show: bool = True) -> dict:
+    """The stored runs under the repository's ``results/<name>``, as ``{label: Run}``, each checked
+    by :func:`load_run` (with ``expect``). With ``show``, prints one provenance line per run, or where
+    it looked when there are none. What every chapter's "stored runs" section starts with.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    root = stored_dir(name)
+    runs = {r.label: r for r in load_runs(root, expect=expect, require_complete=False)}
+    if show:
+        for r in runs.values():
+            print(r.provenance_line())
+        if not runs:
+            print(f"no stored runs found under {root} (they live in the repository's results/ folder)")
+    return runs
+
+
 def titled(title: str, data_source: str) -> str:
     """A figure title that says so when the data stands in for the paper's (never called CIFAR-100).
 

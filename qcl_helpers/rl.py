@@ -134,7 +134,7 @@ class QNNFeatures(_base_extractor()):
             eye = torch.eye(self.obs_dim, lay.dim, dtype=self._cdtype, device=theta.device)
             return sim.evolve(eye, theta, lay).transpose(0, 1)
         steps, shift = self._ring
-        mats = _ring_blocks(sim._su4(theta).to(self._cdtype), steps)
+        mats = _ring_blocks(sim.su4_gates(theta).to(self._cdtype), steps)
         eye = torch.eye(lay.dim, self.obs_dim, dtype=self._cdtype, device=theta.device)
         return _RingColumns.apply(eye, steps, self.n_qubits, shift, *mats)
 

@@ -308,7 +308,13 @@ class _SU4(torch.autograd.Function):
         return -torch.einsum("gij,kij->gk", z.conj(), gens).real.to(ctx.theta_dtype), None
 
 
-def _su4(theta: torch.Tensor) -> torch.Tensor:
+def su4_gates(theta: torch.Tensor) -> torch.Tensor:
+    """The gates ``exp(-i sum_k theta_k P_k)`` for angles ``(..., 15)``, differentiable with the exact
+    hand-written backward (an eigendecomposition, no matrix exponential): the fast path's version of
+    :func:`qcl_helpers.circuits.su4_matrices`, in complex64 for float32 angles.
+
+    Introduced in: 03 · QNN ansätze
+    """
     dtype = torch.complex128 if theta.dtype == torch.float64 else torch.complex64
     return _SU4.apply(theta, _generators_torch(dtype, theta.device))
 
@@ -328,7 +334,7 @@ def _block_matrices(theta: torch.Tensor, plan: tuple) -> list:
     _, used, row, recipe, bare_rows = _USED_CACHE[key]
     if len(used) < theta.shape[0]:
         theta = theta.index_select(0, _index_tensor(used, theta.device))
-    return list(_BuildBlocks.apply(_su4(theta), plan, recipe, bare_rows))
+    return list(_BuildBlocks.apply(su4_gates(theta), plan, recipe, bare_rows))
 
 
 def _build_recipe(plan: tuple, row: dict) -> list:

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import PAIR_SALT, SAMPLE_SALT
+
 #: The paper's grid: Δ from -2 to 2 in steps of 0.02 (201 values).
 PAPER_GRID = (-2.0, 2.0, 0.02)
 #: How the eigenvectors are obtained: one dense float64 ``eigh`` of the full real matrix, one
@@ -739,7 +741,7 @@ class XXZTasks:
                 i, j = self._released_rng.choice(self.dim, 2, replace=False)
                 self._released_pairs.append((int(i), int(j)))
             return self._released_pairs[t]
-        i, j = np.random.default_rng([self.seed, t, 100]).choice(self.dim, size=2, replace=False)
+        i, j = np.random.default_rng([self.seed, t, PAIR_SALT]).choice(self.dim, size=2, replace=False)
         return int(i), int(j)
 
     def states(self, t: int):
@@ -782,7 +784,7 @@ class XXZTasks:
         if self.split == "fixed":
             order = np.random.RandomState(self.split_seed).permutation(n)
         else:
-            order = np.random.default_rng([self.seed, int(t), 7]).permutation(n)
+            order = np.random.default_rng([self.seed, int(t), SAMPLE_SALT]).permutation(n)
         return np.sort(order[:self.train_per_task]), np.sort(order[self.train_per_task:])
 
     def task(self, t: int, family: str):

@@ -1,6 +1,8 @@
 """The continual engine: resume after interruption, config checks, CLI errors, fair budget."""
 import json
 
+import numpy as np
+
 import pytest
 
 from qcl_helpers import continual, metrics, results
@@ -121,3 +123,15 @@ def test_stored_path_finds_repository_results():
     assert results.stored_path("bench_qnn_cpu.json").is_file()
     assert results.stored_dir("permuted-mnist") == results.stored_path("permuted-mnist")
     assert not results.stored_path("no-such-result").exists()
+
+
+def test_fisher_probe_is_a_seeded_random_draw_with_both_labels():
+    """The released code draws the 64 probe samples at random from task 0; its training set lists one
+    class first, so the first 64 samples (the old probe) would all carry label 0."""
+    cfg = continual.make_config("split-cifar100", "qnn", profile="paper", data_source="standin", tasks=1)
+    t0 = continual.stream(cfg).task(0, "qnn")
+    idx = continual.probe_indices(cfg.seed, len(t0.x_train), cfg.fim_probe_samples)
+    assert len(set(idx.tolist())) == cfg.fim_probe_samples == 64
+    assert set(t0.y_train[idx].tolist()) == {0, 1}
+    assert len(set(t0.y_train[:64].tolist())) == 1  # what the old probe (x_train[:64]) saw
+    assert not np.array_equal(idx, continual.probe_indices(cfg.seed + 1, len(t0.x_train), 64))  # seeded

@@ -211,7 +211,7 @@ def test_bad_inputs_raise():
 
 @pytest.mark.parametrize("scale", [6.3, 1e-9, 0.0])
 def test_eigh_su4_matches_matrix_exp_including_degenerate_spectra(scale):
-    from qcl_helpers.sim import _su4
+    from qcl_helpers.sim import su4_gates as _su4
 
     theta = torch.rand(12, 15, dtype=torch.float64, generator=torch.Generator().manual_seed(8)) * scale
     theta[3] = 0.0
