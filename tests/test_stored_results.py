@@ -17,7 +17,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qcl_helpers import configs, continual, results

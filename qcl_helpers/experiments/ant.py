@@ -10,9 +10,9 @@ Introduced in: 06 · Reinforcement learning on Ant
 """
 from __future__ import annotations
 
-from .. import models, profiles
+from .. import models
 from ..configs import ConfigError, PPOConfig, positive_int, seed_value
-from .base import Experiment, Grid, register
+from .base import Experiment, Grid, register, resolve_profile
 
 NAME = "ant"
 ENV_ID = "Ant-v5"
@@ -38,10 +38,7 @@ def make_config(model: str, *, profile=None, seed: int = 0, depth: int | None = 
     """
     if model not in NET_ARCH:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(NET_ARCH)}")
-    try:
-        prof = profiles.resolve(profile)
-    except profiles.ProfileError as exc:
-        raise ConfigError(str(exc)) from None
+    prof = resolve_profile(profile)
     s = prof.ant
     if model == "mlp" and depth is not None:
         raise ConfigError("--depth applies to --model qnn; the MLP has the paper's fixed sizes")

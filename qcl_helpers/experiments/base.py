@@ -164,15 +164,11 @@ def continual_config(exp: Experiment, model: str, *, profile=None, depth=None, w
 
     Introduced in: 04 · Permuted MNIST
     """
-    from .. import profiles
     from ..configs import ConfigError, RunConfig, positive_int, seed_value
 
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    try:
-        prof = profiles.resolve(profile)
-    except profiles.ProfileError as exc:
-        raise ConfigError(str(exc)) from None
+    prof = resolve_profile(profile)
     s = getattr(prof, exp.section)
     if model == "qnn":
         if width is not None:
@@ -268,3 +264,54 @@ def options_of(exp: Experiment) -> tuple:
     fn = continual_config if exp.kind == "continual" else exp.make_config
     skip = {"exp", "model", "resolve_source", "extra", "options"}
     return tuple(p for p in inspect.signature(fn).parameters if p not in skip)
+
+
+def resolve_profile(profile):
+    """:func:`qcl_helpers.profiles.resolve`, with an unknown name as a one-line
+    :class:`~qcl_helpers.configs.ConfigError`. Introduced in: 04 · Permuted MNIST"""
+    from .. import profiles
+    from ..configs import ConfigError
+
+    try:
+        return profiles.resolve(profile)
+    except profiles.ProfileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def paper_models(name: str) -> Callable:
+    """``build_model(config)`` for an experiment whose models are ``models.PAPER_MODELS[name]``: the
+    QNN at ``config.depth`` or the MLP at ``config.width``, seeded by ``config.seed``.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    def build_model(config):
+        from .. import models
+
+        if config.model == "qnn":
+            return models.paper_qnn(name, depth=config.depth, seed=config.seed, precision=config.precision)
+        return seeded(config.seed, models.paper_mlp, name, config.width)
+
+    build_model.__doc__ = f"The paper's QNN or MLP for {name}, seeded by the run's seed."
+    return build_model
+
+
+def image_stream(cls) -> Callable:
+    """``stream(config)`` for a task-stream class of :mod:`qcl_helpers.data` built from the
+    configuration's data source, seed and task sizes; cached per data settings and data folder.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import functools
+
+    @functools.lru_cache(maxsize=4)
+    def _cached(source, seed, train_per_task, test_per_task, _where):
+        return cls(source, seed=seed, train_per_task=train_per_task, test_per_task=test_per_task)
+
+    def stream(config):
+        from .. import data
+
+        return _cached(config.data_source, config.seed, config.train_per_task, config.test_per_task,
+                       str(data.data_dir()))
+
+    stream.__doc__ = f"The {cls.__name__} task stream of a run configuration (cached per data settings)."
+    return stream

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 
-from .. import data, models
-from .base import Experiment, Grid, continual_config, register, seeded
+from .. import data
+from .base import Experiment, Grid, continual_config, image_stream, paper_models, register
 
 NAME = "permuted-mnist"
 SOURCES = {
@@ -42,25 +42,8 @@ def _resolve_auto(_where: str) -> str:
         return "test-split"
 
 
-@functools.lru_cache(maxsize=4)
-def _stream(source, seed, train_per_task, test_per_task, _where):
-    return data.PermutedMnist(source, seed=seed, train_per_task=train_per_task, test_per_task=test_per_task)
-
-
-def stream(config):
-    """The task stream of ``config`` (cached per data settings). Introduced in: 04 · Permuted MNIST"""
-    return _stream(config.data_source, config.seed, config.train_per_task, config.test_per_task,
-                   str(data.data_dir()))
-
-
-def build_model(config):
-    """The paper's QNN (depth ``config.depth``) or MLP (width ``config.width``), seeded by ``config.seed``.
-
-    Introduced in: 04 · Permuted MNIST
-    """
-    if config.model == "qnn":
-        return models.paper_qnn(NAME, depth=config.depth, seed=config.seed, precision=config.precision)
-    return seeded(config.seed, models.paper_mlp, NAME, config.width)
+stream = image_stream(data.PermutedMnist)
+build_model = paper_models(NAME)
 
 
 #: The released code's minibatch updates per task (one epoch of 60,000 images at batch 128; the QNN

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 
-from .. import data, models
-from .base import Experiment, Grid, continual_config, register, seeded
+from .. import data
+from .base import Experiment, Grid, continual_config, image_stream, paper_models, register
 
 NAME = "split-cifar100"
 SOURCES = {
@@ -47,22 +47,8 @@ def _resolve_auto(_where: str) -> str:
             return "standin"
 
 
-@functools.lru_cache(maxsize=4)
-def _stream(source, seed, train_per_task, test_per_task, _where):
-    return data.SplitCifar100(source, seed=seed, train_per_task=train_per_task, test_per_task=test_per_task)
-
-
-def stream(config):
-    """The task stream of ``config`` (cached per data settings). Introduced in: 05 · Split CIFAR-100"""
-    return _stream(config.data_source, config.seed, config.train_per_task, config.test_per_task,
-                   str(data.data_dir()))
-
-
-def build_model(config):
-    """The paper's QNN or MLP for split CIFAR-100, seeded by ``config.seed``. Introduced in: 05 · Split CIFAR-100"""
-    if config.model == "qnn":
-        return models.paper_qnn(NAME, depth=config.depth, seed=config.seed, precision=config.precision)
-    return seeded(config.seed, models.paper_mlp, NAME, config.width)
+stream = image_stream(data.SplitCifar100)
+build_model = paper_models(NAME)
 
 
 def _figure2(P):
