@@ -45,45 +45,7 @@ _CHAPTER = "09 · Fisher trace and gradients at scale"
 # Sizes per profile
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ScalingSizes:
-    """How far the scaling chapter measures (the book's own measurement, not the paper's).
-
-    ``qubits`` -- qubit counts for the shallow circuits (``shallow_depth`` layers);
-    ``deep_qubits`` -- qubit counts for the deep circuits (``2 n + 8`` layers,
-    :func:`qcl_helpers.haar.brickwall_depth`); ``draws`` -- random parameter points per (layout,
-    depth, n); ``fisher_qubits`` / ``fisher_draws`` -- where the full Fisher trace (every gate
-    differentiated, ~16x the cost) is measured; ``onset_qubits`` / ``onset_depths`` -- the depth
-    sweep that shows the onset of the 2-design regime; ``layouts`` -- from
-    :data:`qcl_helpers.circuits.LAYOUT_KINDS`.
-
-    Introduced in: 09 · Fisher trace and gradients at scale
-    """
-
-    FROM_PAPER = False
-
-    layouts: tuple = ("brickwall", "ladder", "ring")
-    qubits: tuple = (4, 6, 8, 10, 12, 14, 16, 18, 20)
-    deep_qubits: tuple = (4, 6, 8, 10, 12, 14, 16, 18)
-    draws: int = 400
-    shallow_depth: int = 2
-    fisher_qubits: tuple = (4, 6, 8, 10, 12, 14)
-    fisher_draws: int = 40
-    onset_qubits: int = 10
-    onset_depths: tuple = (1, 2, 4, 8, 12, 20, 28)
-    seed: int = 0
-
-
-#: Sizes per profile. The lead moves these into ``qcl_helpers.profiles`` as section ``scaling``.
-SIZES = {
-    "paper": ScalingSizes(),
-    "quick": ScalingSizes(qubits=(4, 6, 8, 10, 12, 14), deep_qubits=(4, 6, 8, 10, 12),
-                          draws=100, fisher_qubits=(4, 6, 8), fisher_draws=10,
-                          onset_qubits=8, onset_depths=(1, 2, 4, 8, 16, 24)),
-    "ci": ScalingSizes(layouts=("brickwall", "ladder"), qubits=(4, 6, 8), deep_qubits=(4, 6, 8),
-                       draws=30, fisher_qubits=(4, 6), fisher_draws=3, onset_qubits=6,
-                       onset_depths=(1, 4, 20)),
-}
+from .profiles import ScalingSizes  # noqa: E402,F401  (this chapter's profile section)
 
 
 def sizes(profile=None) -> ScalingSizes:
@@ -94,14 +56,7 @@ def sizes(profile=None) -> ScalingSizes:
     """
     from . import profiles
 
-    p = profiles.resolve(profile)
-    try:
-        found = getattr(p, "scaling")  # once profiles.py registers the section
-        if dataclasses.is_dataclass(found) and hasattr(found, "deep_qubits"):
-            return found
-    except AttributeError:
-        pass
-    return SIZES[p.name]
+    return profiles.resolve(profile).scaling
 
 
 def compare(profile, name: str) -> str:
