@@ -113,7 +113,8 @@ for (const out of document.querySelectorAll(".output")) {
   const cls = out.className || "";
   const text = out.textContent || "";
   if (/\btraceback\b|\berror\b/.test(cls) || text.includes("Traceback (most recent call last)")) {
-    const msg = "error output: " + text.trim().split("\n").slice(-1)[0].slice(0, 160);
+    const lines = text.replace(/Copy to clipboard/g, "").trim().split("\n").filter(l => l.trim());
+    const msg = "error output: " + (lines.slice(-1)[0] || "").trim().slice(0, 160);
     if (!seen.has(msg)) { seen.add(msg); problems.push(msg); }
   }
 }
