@@ -207,6 +207,33 @@ def quantum_data_claims(root, grid: str = "figure4") -> list:
                     combine(s.mean - 2 * s.sem > 0 for s in diffs.values()))]
 
 
+def rl_claims(root, grid: str = "figure3") -> list:
+    """Figure 3: the MLP policy collapses after learning (its evaluation return over the last 10 % of
+    evaluations falls more than a quarter below its best 5-point moving average) while the QNN
+    policy does not. Introduced in: 00 · What this book reproduces"""
+    from .plotting import moving_average
+
+    summary, runs = load_grid(root, grid)
+    claim = "the MLP policy collapses after learning; the QNN policy stays stable"
+    if summary is None:
+        return [Verdict(claim, "Fig. 3", f"sweep {grid}: not stored yet (the Ant chapter says why)", "",
+                        "not run yet")]
+
+    def fall(r):
+        y = r["mean_reward"]
+        peak = float(np.max(moving_average(y, min(5, len(y)))[1]))
+        return (peak - float(np.mean(y[-_window(len(y)):]))) / max(abs(peak), 1.0)
+
+    parts, flags = [], []
+    for fam, want in (("mlp", True), ("qnn", False)):
+        for v in _family(runs, fam).values():
+            st = Stat([fall(r) for r in v])
+            parts.append(f"{v[0].label}: fall from peak {st}")
+            collapsed = st.mean - 2 * st.sem > 0.25
+            flags.append(collapsed if want else st.mean + 2 * st.sem <= 0.25)
+    return [Verdict(claim, "Fig. 3", _evidence(summary, grid, runs), "; ".join(parts), combine(flags))]
+
+
 def table(root=None) -> list:
     """Every claim with its verdict, from the stored sweeps under ``root`` (default: the
     repository's ``results/``). Introduced in: 00 · What this book reproduces"""
@@ -216,7 +243,9 @@ def table(root=None) -> list:
     rows += norm_claims(root, "figure1", "Fig. 1d-e")
     rows += plasticity_claims(root, "figure2", "Fig. 2b")
     rows += fisher_claims(root, "figure2", "Fig. 2c")
+    rows += rl_claims(root)
     rows += quantum_data_claims(root)
+    rows += plasticity_claims(root, "figure4", "Fig. 4")
     return rows
 
 

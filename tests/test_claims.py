@@ -61,3 +61,28 @@ def test_stat_standard_error():
     s = claims.Stat([1.0, 2.0, 3.0])
     assert s.mean == 2.0 and s.sem == pytest.approx(1 / np.sqrt(3))
     assert claims.Stat([0.5]).sem == 0.0 and "1 seed" in str(claims.Stat([0.5]))
+
+
+def _store_rl(root, key, model, seed, rewards):
+    folder = root / "figure3" / f"{key}_s{seed}"
+    cfg = dict(experiment="ant", model=model, depth=12 if model == "qnn" else None, seed=seed, kind="rl",
+               total_steps=200_000 * (len(rewards) - 1), profile="paper", label=key, data_label="Ant",
+               git_commit="0" * 40, versions={}, date="d", device="cpu", net_arch={"pi": [1024, 256]})
+    results.write_config(folder, cfg)
+    results.write_metrics(folder, [dict(steps=200_000 * i, mean_reward=float(r)) for i, r in enumerate(rewards)])
+    return sweep.PlannedRun(key, seed, {}, folder, None)
+
+
+def test_an_mlp_that_collapses_and_a_qnn_that_holds(tmp_path):
+    rng = np.random.default_rng(1)
+    rise_fall = np.concatenate([np.linspace(1000, 4000, 60), np.linspace(4000, 800, 90)])
+    steady = np.linspace(1000, 2500, 150)
+    runs = [_store_rl(tmp_path, "mlp", "mlp", s, rise_fall + 50 * rng.normal(size=150)) for s in (0, 1)]
+    runs += [_store_rl(tmp_path, "qnn", "qnn", s, steady + 50 * rng.normal(size=150)) for s in (0, 1)]
+    sweep.write_summary("figure3", runs, 5, tmp_path)
+    assert claims.rl_claims(tmp_path)[0].verdict == "held"
+    # swap the roles: neither family does what the paper says
+    runs = [_store_rl(tmp_path / "b", "mlp", "mlp", s, steady) for s in (0, 1)]
+    runs += [_store_rl(tmp_path / "b", "qnn", "qnn", s, rise_fall) for s in (0, 1)]
+    sweep.write_summary("figure3", runs, 5, tmp_path / "b")
+    assert claims.rl_claims(tmp_path / "b")[0].verdict == "not seen"
