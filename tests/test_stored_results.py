@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from qcl_helpers import configs, continual, results
+from qcl_helpers import configs, continual, experiments, results, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = ROOT / "results"
@@ -28,21 +28,22 @@ SKIP = ("seconds", "ms_per_step", "time", "eval_seconds")
 N_TASKS = 2
 
 
+def _grids():
+    """The stored sweeps: folders of results/ named after a registered grid (finished or not)."""
+    return [STORED / g for g in sorted(experiments.grids()) if (STORED / g).is_dir()]
+
+
 def _sweep_runs():
-    out = []
-    for summary in sorted(STORED.glob("*/summary.json")):
-        for folder in sorted(p for p in summary.parent.iterdir() if (p / results.CONFIG).exists()):
-            out.append(folder)
-    return out
+    return [p for g in _grids() for p in sorted(g.iterdir()) if (p / results.CONFIG).exists()]
 
 
 def _configurations():
     """One folder per stored configuration (its first seed), from each sweep's summary."""
     out = []
-    for summary in sorted(STORED.glob("*/summary.json")):
-        data = json.loads(summary.read_text())
-        for key, entry in data["configurations"].items():
-            out.append(pytest.param(summary.parent / entry["folders"][0], id=f"{summary.parent.name}/{key}"))
+    for g in _grids():
+        summary = sweep.stored_summary(g.name, STORED)
+        for key, entry in (summary or {"configurations": {}})["configurations"].items():
+            out.append(pytest.param(g / entry["folders"][0], id=f"{g.name}/{key}"))
     return out
 
 
