@@ -506,3 +506,66 @@ def diagnostics_figure(runs, window: int, title: str):
         _legend(ax, fontsize=7)
     fig.suptitle(title)
     return _finish(fig, runs, window)
+
+
+def _seed_errorbar(ax, x: list, y: list, color, label: str) -> None:
+    """A point at the mean over seeds with standard-error bars in both directions."""
+    n = len(x)
+    se = (lambda v: float(np.std(v, ddof=1) / np.sqrt(n)) if n > 1 else 0.0)  # noqa: E731
+    ax.errorbar(np.mean(x), np.mean(y), xerr=se(x), yerr=se(y), fmt="o", color=color, ms=7, mec="k",
+                capsize=3)
+    ax.annotate(f"{label} ({n} seed{'s' if n != 1 else ''})", (np.mean(x), np.mean(y)), fontsize=9,
+                xytext=(4, 4), textcoords="offset points")
+
+
+def figure1_summary(summary: dict, runs: dict, title: str, profile: str = "paper"):
+    """The paper's Figure 1 b-e from a stored sweep: (b) accuracy, (d) relative gradient norm and
+    (e) relative weight norm as means over seeds with standard-error bands, and (c) each
+    configuration's accuracy drop over the first 200 tasks against its initial accuracy, mean ±
+    standard error over seeds. ``runs`` maps configuration keys to their runs (one per seed), as
+    :func:`qcl_helpers.claims.load_grid` returns them. Returns the captioned figure.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    from .results import accuracy_drop
+
+    window = summary["window"]
+    colors = summary_colors(summary)
+    fig, ax = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 6.8))
+    plot_summary(ax[0, 0], summary, "test_accuracy", ylabel="test accuracy, new task")
+    ax[0, 0].set_title("(b) accuracy on each new task")
+    _legend(ax[0, 0], fontsize=7)
+    for key, rs in runs.items():
+        pairs = [accuracy_drop(r["test_accuracy"], window, horizon=200) for r in rs]
+        _seed_errorbar(ax[0, 1], [p[0] for p in pairs], [p[1] for p in pairs], colors.get(key), rs[0].label)
+    ax[0, 1].axhline(0, color="0.6", lw=0.8)
+    ax[0, 1].set(xlabel=f"initial accuracy\n(mean of the first {window} tasks)",
+                 ylabel="accuracy drop over the\nfirst 200 tasks", title="(c) drop vs initial")
+    plot_summary(ax[1, 0], summary, "grad_norm", relative=True, ylabel="gradient norm / first tasks")
+    ax[1, 0].set_title("(d) relative gradient norm")
+    plot_summary(ax[1, 1], summary, "weight_norm", relative=True, ylabel="weight norm / first tasks")
+    ax[1, 1].set_title("(e) relative weight norm")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return summary_caption(fig, summary, profile)
+
+
+def figure2_summary(summary: dict, title: str, profile: str = "paper"):
+    """The paper's Figure 2 b-c from a stored sweep: accuracy on each new task and the empirical
+    Fisher trace (log scale), means over seeds with standard-error bands. Returns the captioned figure.
+
+    Introduced in: 05 · Split CIFAR-100
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.8))
+    plot_summary(ax[0], summary, "test_accuracy", ylabel="test accuracy, new task")
+    ax[0].set_title("(b) accuracy on each new task")
+    _legend(ax[0], fontsize=7)
+    plot_summary(ax[1], summary, "fim_trace", ylabel="Tr F (probe of task 0)")
+    ax[1].set(yscale="log", title="(c) empirical Fisher trace")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return summary_caption(fig, summary, profile)
