@@ -112,3 +112,14 @@ def test_setup_cell_shows_figures_even_with_mplbackend_agg(monkeypatch):
     assert len(shown) == 1, "the Setup cell did not bring figures back under MPLBACKEND=Agg"
     assert "Data: d · profile: ci · scale: s</figcaption>" in shown[0]["data"]["text/html"]
     assert figures([plot]) == []  # without it, Agg swallows the figure
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_column(path):
+    """Readers never scroll sideways: code lines are at most 88 characters (the book's CSS
+    fits 88 in the column; tools/check_book.py checks the rendered pages too)."""
+    nb = json.loads(path.read_text())
+    long = [f"cell {c.get('id')} line {i + 1} ({len(line)} chars)"
+            for c in nb["cells"] if c["cell_type"] == "code"
+            for i, line in enumerate("".join(c["source"]).split("\n")) if len(line) > 88]
+    assert not long, f"{path.name}: code lines over 88 characters: {'; '.join(long)}"
