@@ -328,14 +328,15 @@ def plot_evals(runs, window: int, *, ax=None, baseline: float | None = None, poi
         size = run.config["depth"] if fam == "qnn" else run.config["net_arch"]["pi"][0]
         color = plotting.family_colors([size], fam)[0]
         x, y = run.steps / 1e3, run["mean_reward"]
-        if points:
+        if points and plotting.has_curve(len(y), window):
             ax.plot(x, y, "o", ms=3, alpha=0.45, color=color)
         plotting.plot_band(ax, y, window, x=x, label=f"{run.label} ({window}-point average)", color=color)
     if baseline is not None:
         ax.axhline(baseline, ls=":", color="0.35", lw=1.2, label="zero action (stands still)")
     ax.set_xlabel("environment steps (thousands)")
     ax.set_ylabel("evaluation return\n(deterministic episodes)")
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best")
     return ax
 
 
