@@ -12,7 +12,8 @@ as mean ± standard error over seeds):
 * **growth** of a norm = its mean over the last 10 % of tasks over its mean over the first 10 %.
 * A claim about a family **holds** when every configuration of the family meets it, holds
   **partly** when some do, and is **not seen** when none does. A claim whose grid has not been run
-  (or not to its end) says so.
+  says so; one whose sweep is stored but unfinished is **pending**, with the provisional verdict of
+  the rows so far beside it.
 
 Introduced in: 00 · What this book reproduces
 """
@@ -234,6 +235,14 @@ def rl_claims(root, grid: str = "figure3") -> list:
     return [Verdict(claim, "Fig. 3", _evidence(summary, grid, runs), "; ".join(parts), combine(flags))]
 
 
+def _pending(rows) -> list:
+    """A verdict on a sweep that has not finished is provisional: ``pending (provisional: ...)``."""
+    for r in rows:
+        if "PARTIAL" in r.evidence and not r.verdict.startswith(("not run", "pending")):
+            r.verdict = f"pending (provisional: {r.verdict})"
+    return rows
+
+
 def table(root=None) -> list:
     """Every claim with its verdict, from the stored sweeps under ``root`` (default: the
     repository's ``results/``). Introduced in: 00 · What this book reproduces"""
@@ -246,7 +255,7 @@ def table(root=None) -> list:
     rows += rl_claims(root)
     rows += quantum_data_claims(root)
     rows += plasticity_claims(root, "figure4", "Fig. 4")
-    return rows
+    return _pending(rows)
 
 
 def saturation_claims(root, grid: str = "figure1") -> list:
@@ -296,10 +305,11 @@ def all_claims(root=None) -> list:
     Introduced in: 00 · What this book reproduces
     """
     root = Path(root) if root is not None else results.stored_path("")
-    return table(root) + saturation_claims(root) + bound_claims(root)
+    return table(root) + _pending(saturation_claims(root) + bound_claims(root))
 
 
-_COLORS = {"held": "#1b7a3a", "partly": "#a66a00", "not seen": "#b3261e", "not run yet": "#555555"}
+_COLORS = {"held": "#1b7a3a", "partly": "#a66a00", "not seen": "#b3261e", "not run yet": "#555555",
+           "pending": "#555555"}
 
 
 def html_table(rows) -> str:

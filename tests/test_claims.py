@@ -86,3 +86,15 @@ def test_an_mlp_that_collapses_and_a_qnn_that_holds(tmp_path):
     runs += [_store_rl(tmp_path / "b", "qnn", "qnn", s, rise_fall) for s in (0, 1)]
     sweep.write_summary("figure3", runs, 5, tmp_path / "b")
     assert claims.rl_claims(tmp_path / "b")[0].verdict == "not seen"
+
+
+def test_an_unfinished_sweep_gives_pending_verdicts(tmp_path):
+    _grid(tmp_path, "figure1", mlp_drop=0.3, qnn_drop=0.0)
+    # make one run look unfinished: its config asks for more tasks than it has
+    folder = next((tmp_path / "figure1").glob("mlp-nw16_s0"))
+    cfg = results.read_config(folder)
+    results.write_config(folder, dict(cfg, tasks=cfg["tasks"] + 50))
+    (tmp_path / "figure1" / sweep.SUMMARY).unlink()  # as a sweep committed half-way
+    rows = {r.paper + r.claim: r for r in claims.table(tmp_path)}
+    mlp = rows["Fig. 1bclassical MLPs lose plasticity (new-task accuracy declines)"]
+    assert mlp.verdict == "pending (provisional: held)" and "PARTIAL" in mlp.evidence
