@@ -120,6 +120,7 @@ def test_selfcheck():
     assert selfcheck.check("ex-ansatz-count", 1500) is False
     assert selfcheck.check("ex-ansatz-count", "many") is False
     assert selfcheck.check("ex-ansatz-haar-z", 1 / 65) is True
+    assert selfcheck.check("ex-ansatz-haar-z", 1 / 64) is False  # 1/2^n, a plausible slip, fails
     assert selfcheck.check("ex-backends-steps", 1000 * 5 * 469) is True
     with pytest.raises(KeyError, match="available"):
         selfcheck.check("ex-nope", 1)
