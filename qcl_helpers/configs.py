@@ -171,6 +171,8 @@ class PPOConfig:
     env_kwargs: tuple = ()
     net_arch: tuple = ()
     qnn_init: tuple = ()
+    normalize: bool = False  # SB3 VecNormalize on observations and rewards (statistics kept with the agent)
+    log_std_init: float = 0.0  # initial log sigma of the Gaussian policy (SB3's default is 0)
     label: str = ""
     data_label: str = ""
 

@@ -15,7 +15,9 @@ network sizes and PPO constants a run uses, in its :class:`~qcl_helpers.configs.
 
 A PPO run writes the book's one run-folder format (:class:`qcl_helpers.results.RunFolder`): one
 row per evaluation in ``metrics.jsonl`` (``steps``, ``mean_reward``, ``std_reward``,
-``mean_length``, ``time``, ...), the SB3 model with its optimizer state in the checkpoint. Read it
+``mean_length``, ``time``, ...), the SB3 model with its optimizer state (and, with
+``normalize``, the ``VecNormalize`` statistics) in the checkpoint, and a finished run's policy
+weights with those statistics in ``policy.pt`` (:func:`load_policy` replays it). Read it
 back with :func:`qcl_helpers.results.load_run`. ``mean_length`` (mean episode length) matters: an
 Ant episode ends early when the robot falls or jumps out of its healthy height range.
 
@@ -23,8 +25,11 @@ Introduced in: 06 · Reinforcement learning on Ant
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import math
+import pickle
 import time
 from pathlib import Path
 
@@ -47,19 +52,30 @@ EVAL_SALT, RESUME_SALT = 17, 23
 # Environment and QNN policy
 # --------------------------------------------------------------------------------------
 
-def make_env(config: PPOConfig, n_envs: int = 1, seed: int = 0, **env_kwargs):
+def make_env(config: PPOConfig, n_envs: int = 1, seed: int = 0, *, stats=None, training: bool = True,
+             **env_kwargs):
     """``n_envs`` copies of ``config``'s environment in an SB3 ``DummyVecEnv``, seeded.
 
     Extra keyword arguments go to ``gymnasium.make`` (e.g. ``render_mode="rgb_array"``). Each
-    environment is wrapped in SB3's ``Monitor`` so episode returns are recorded.
+    environment is wrapped in SB3's ``Monitor`` so episode returns are recorded. With
+    ``config.normalize`` the vector is wrapped in SB3's ``VecNormalize`` (observations and rewards,
+    discount ``config.gamma``): ``training=False`` freezes its statistics and leaves rewards raw
+    (evaluation), and ``stats`` (another ``VecNormalize``) supplies the statistics to start from.
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    return make_vec_env(config.env_id, n_envs=int(n_envs), seed=int(seed), vec_env_cls=DummyVecEnv,
-                        env_kwargs={**dict(config.env_kwargs), **env_kwargs})
+    env = make_vec_env(config.env_id, n_envs=int(n_envs), seed=int(seed), vec_env_cls=DummyVecEnv,
+                       env_kwargs={**dict(config.env_kwargs), **env_kwargs})
+    if not config.normalize:
+        return env
+    env = VecNormalize(env, training=training, norm_obs=True, norm_reward=training, gamma=config.gamma)
+    if stats is not None:
+        env.obs_rms, env.ret_rms = copy.deepcopy(stats.obs_rms), copy.deepcopy(stats.ret_rms)
+        env.clip_obs, env.epsilon = stats.clip_obs, stats.epsilon
+    return env
 
 
 def encode_observations(obs: torch.Tensor, n_qubits: int, dtype=torch.complex64) -> torch.Tensor:
@@ -291,8 +307,8 @@ def policy_kwargs(config: PPOConfig) -> dict:
         return {"features_extractor_class": QNNFeatures,
                 "features_extractor_kwargs": {"n_qubits": config.n_qubits, "depth": config.depth,
                                               "seed": config.seed},
-                "net_arch": config.arch()}
-    return {"net_arch": config.arch()}
+                "net_arch": config.arch(), "log_std_init": config.log_std_init}
+    return {"net_arch": config.arch(), "log_std_init": config.log_std_init}
 
 
 def build_agent(config: PPOConfig, env=None, device: str = "cpu"):
@@ -341,17 +357,25 @@ def plot_evals(runs, window: int, *, ax=None, baseline: float | None = None, poi
 
 
 def save_policy(agent, path) -> None:
-    """Save just the policy weights of an SB3 agent (no optimizer) atomically, for replaying it.
+    """Save just the policy weights of an SB3 agent (no optimizer) atomically, for replaying it,
+    with its observation-normalization statistics when it trains under ``VecNormalize``.
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
+    blob = {k: v.detach().cpu() for k, v in agent.policy.state_dict().items()}
+    vn = agent.get_vec_normalize_env()
+    if vn is not None:
+        blob.update({"_obs_rms.mean": torch.as_tensor(vn.obs_rms.mean), "_obs_rms.var": torch.as_tensor(vn.obs_rms.var),
+                     "_obs_rms.count": torch.as_tensor(float(vn.obs_rms.count)),
+                     "_clip_obs": torch.as_tensor(float(vn.clip_obs)), "_epsilon": torch.as_tensor(float(vn.epsilon))})
     buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in agent.policy.state_dict().items()}, buf)
+    torch.save(blob, buf)
     results.atomic_write(path, buf.getvalue(), mode="wb")
 
 
 def load_policy(folder, device: str = "cpu"):
-    """The trained policy stored in ``folder`` (``policy.pt`` + ``config.json``), as an SB3 agent.
+    """The trained policy stored in ``folder`` (``policy.pt`` + ``config.json``), as an SB3 agent
+    whose (frozen) ``VecNormalize`` statistics are the training run's, when it used them.
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
@@ -360,8 +384,17 @@ def load_policy(folder, device: str = "cpu"):
     if c is None or not (folder / "policy.pt").exists():
         raise results.RunError(f"{folder} holds no stored policy (policy.pt and config.json)")
     cfg = PPOConfig.from_dict(c)
-    agent = build_agent(cfg, env=make_env(cfg, 1, cfg.seed), device=device)
-    agent.policy.load_state_dict(torch.load(folder / "policy.pt", map_location=device, weights_only=True))
+    blob = torch.load(folder / "policy.pt", map_location=device, weights_only=True)
+    env = make_env(cfg, 1, cfg.seed, training=False)
+    if cfg.normalize:
+        if "_obs_rms.mean" not in blob:
+            raise results.RunError(f"{folder}/policy.pt lacks the observation statistics its config asks for")
+        env.obs_rms.mean = blob["_obs_rms.mean"].numpy()
+        env.obs_rms.var = blob["_obs_rms.var"].numpy()
+        env.obs_rms.count = float(blob["_obs_rms.count"])
+        env.clip_obs, env.epsilon = float(blob["_clip_obs"]), float(blob["_epsilon"])
+    agent = build_agent(cfg, env=env, device=device)
+    agent.policy.load_state_dict({k: v for k, v in blob.items() if not k.startswith("_")})
     return agent
 
 
@@ -385,8 +418,9 @@ def play_episode(agent, config: PPOConfig, seed: int = 0, *, max_steps: int = 10
         x0 = float(env.unwrapped.data.qpos[0])
         terms = {"reward_forward": 0.0, "reward_ctrl": 0.0, "reward_survive": 0.0}
         total, frames, steps, terminated = 0.0, [], 0, False
+        vn = agent.get_vec_normalize_env()  # the policy sees observations as it saw them in training
         for steps in range(1, int(max_steps) + 1):
-            action, _ = agent.predict(obs, deterministic=True)
+            action, _ = agent.predict(vn.normalize_obs(obs) if vn is not None else obs, deterministic=True)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             for k in terms:
@@ -432,7 +466,7 @@ def evaluate(agent, config: PPOConfig, index: int) -> tuple:
     from stable_baselines3.common.evaluation import evaluate_policy
 
     env_seed = int(np.random.SeedSequence([config.seed, index, EVAL_SALT]).generate_state(1)[0] % 2**31)
-    env = make_env(config, config.eval_episodes, env_seed)
+    env = make_env(config, config.eval_episodes, env_seed, training=False, stats=agent.get_vec_normalize_env())
     try:
         returns, lengths = evaluate_policy(agent, env, n_eval_episodes=config.eval_episodes, deterministic=True,
                                            return_episode_rewards=True)
@@ -442,9 +476,31 @@ def evaluate(agent, config: PPOConfig, index: int) -> tuple:
 
 
 def _agent_bytes(agent) -> bytes:
+    """The checkpoint state: the SB3 zip (policy, optimizer state, num_timesteps, hyperparameters)
+    and, under ``VecNormalize``, its pickled statistics (SB3 pickles them without the environments)."""
     buf = io.BytesIO()
-    agent.save(buf)  # SB3 zip: policy weights, optimizer state, num_timesteps, hyperparameters
-    return buf.getvalue()
+    agent.save(buf)
+    vn = agent.get_vec_normalize_env()
+    return pickle.dumps({"agent": buf.getvalue(), "vec_normalize": pickle.dumps(vn) if vn is not None else None})
+
+
+def _restore_agent(state: bytes, config: PPOConfig, device: str):
+    """The agent of a checkpoint made by :func:`_agent_bytes`, on fresh training environments
+    seeded by ``(seed, steps done, RESUME_SALT)``."""
+    from stable_baselines3 import PPO
+
+    blob = pickle.loads(state)
+    agent = PPO.load(io.BytesIO(blob["agent"]), env=None, device=device)
+    done = int(agent.num_timesteps)
+    env_seed = int(np.random.SeedSequence([config.seed, done, RESUME_SALT]).generate_state(1)[0] % 2**31)
+    env = make_env(dataclasses.replace(config, normalize=False), config.n_envs, env_seed)
+    if blob["vec_normalize"] is not None:
+        vn = pickle.loads(blob["vec_normalize"])
+        vn.set_venv(env)
+        env = vn
+    agent.set_env(env)
+    agent.set_random_seed(env_seed)
+    return agent
 
 
 def _progress_callback(bar, n_envs):
@@ -478,8 +534,6 @@ def run_ppo(config: PPOConfig, out=None, *, progress: bool = True, stop_after: i
     if not isinstance(config, PPOConfig):
         raise ConfigError(f"run_ppo expects a PPOConfig (see the experiment's make_config), "
                           f"got {type(config).__name__}")
-    from stable_baselines3 import PPO
-
     folder = results.RunFolder(Path(out) if out is not None else results.default_folder(config))
     prov = results.provenance(device)
     prov["versions"].update(_provenance_extra())
@@ -487,11 +541,8 @@ def run_ppo(config: PPOConfig, out=None, *, progress: bool = True, stop_after: i
     if state is None and rows:  # a complete stored run without its checkpoint: nothing to train
         return results.load_run(folder.path)
     if state is not None:
-        agent = PPO.load(io.BytesIO(state), env=None, device=device)
+        agent = _restore_agent(state, config, device)
         done = int(agent.num_timesteps)
-        env_seed = int(np.random.SeedSequence([config.seed, done, RESUME_SALT]).generate_state(1)[0] % 2**31)
-        agent.set_env(make_env(config, config.n_envs, env_seed))
-        agent.set_random_seed(env_seed)
     else:
         agent, done = build_agent(config, device=device), 0
     elapsed = float(rows[-1]["time"]) if rows else 0.0
@@ -526,6 +577,8 @@ def run_ppo(config: PPOConfig, out=None, *, progress: bool = True, stop_after: i
             bar.set_postfix(reward=f"{rows[-1]['mean_reward']:.0f}")
     finally:
         bar.close()
+    if agent.num_timesteps >= config.total_steps:  # the finished policy, small enough to store for replays
+        save_policy(agent, folder.path / "policy.pt")
     run = results.load_run(folder.path, require_complete=False)
     run.agent = agent
     return run

@@ -113,6 +113,31 @@ def test_interrupt_and_resume_keeps_history(tmp_path):
         rl.run_ppo(ant.make_config("qnn", profile=TINY, seed=1), tmp_path, progress=False)
 
 
+def test_normalized_run_keeps_its_statistics_through_resume_evaluation_and_replay(tmp_path):
+    P = TINY.replace(ant=dataclasses.replace(TINY.ant, normalize=True, log_std_init=-1.0))
+    cfg = ant.make_config("mlp", profile=P, seed=0)
+    assert cfg.normalize and cfg.log_std_init == -1.0
+    first = rl.run_ppo(cfg, tmp_path, progress=False, stop_after=256)
+    vn = first.agent.get_vec_normalize_env()
+    assert vn is not None and vn.obs_rms.count > 256  # updated by the 256 training steps
+    assert torch.allclose(first.agent.policy.log_std, torch.full((8,), -1.0), atol=0.05)  # started at -1, one update
+    before = vn.obs_rms.mean.copy()
+    rl.evaluate(first.agent, cfg, 5)  # evaluation reads the statistics, never updates them
+    assert np.array_equal(vn.obs_rms.mean, before)
+    done = rl.run_ppo(cfg, tmp_path, progress=False)  # resumed: the statistics come from the checkpoint
+    resumed = done.agent.get_vec_normalize_env()
+    assert resumed.obs_rms.count > vn.obs_rms.count and done.complete
+    # The finished run stores its policy with the statistics; the replayed agent acts as the trained one.
+    player = rl.load_policy(tmp_path)
+    obs = rl.make_env(cfg, 1, seed=4, training=False).venv.reset()  # a raw observation
+    want, _ = done.agent.predict(resumed.normalize_obs(obs), deterministic=True)
+    got, _ = player.predict(player.get_vec_normalize_env().normalize_obs(obs), deterministic=True)
+    raw, _ = player.predict(obs, deterministic=True)  # control: without the statistics it acts otherwise
+    assert np.allclose(got, want, atol=1e-6) and not np.allclose(raw, want, atol=1e-2)
+    ep = rl.play_episode(player, cfg, seed=0, max_steps=20)
+    assert ep["length"] == 20 and np.isfinite(ep["return"])
+
+
 def test_bad_inputs_give_clear_errors(tmp_path):
     with pytest.raises(configs.ConfigError, match="unknown model 'cnn'.*qnn, mlp"):
         ant.make_config("cnn", profile=TINY)

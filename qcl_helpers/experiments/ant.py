@@ -32,7 +32,7 @@ def make_config(model: str, *, profile=None, seed: int = 0, depth: int | None = 
     ``depth`` overrides the QNN depth, ``total_steps`` the step budget. Evaluations and the end of
     training happen between PPO updates: at the first update boundary at or after each multiple of
     ``eval_every`` (and of ``total_steps``), exactly there when they are multiples of the rollout
-    size ``n_envs * n_steps`` (as in the ``ci`` and ``quick`` profiles; the paper's 200,000 is not).
+    size ``n_envs * n_steps`` (as in the ``ci`` and ``quick`` profiles; the paper profile's 100,000 is not).
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
@@ -52,6 +52,7 @@ def make_config(model: str, *, profile=None, seed: int = 0, depth: int | None = 
         eval_episodes=positive_int("eval_episodes", s.eval_episodes),
         n_envs=positive_int("n_envs", s.n_envs), n_steps=positive_int("n_steps", s.n_steps),
         batch_size=positive_int("batch_size", s.batch_size), n_epochs=positive_int("n_epochs", s.n_epochs),
+        normalize=bool(s.normalize), log_std_init=float(s.log_std_init),
         lr=float(s.qnn_lr if qnn else s.mlp_lr), env_id=ENV_ID, env_kwargs=tuple(sorted(ENV_KWARGS.items())),
         net_arch=tuple(sorted((k, tuple(v)) for k, v in NET_ARCH[model].items())), **PPO_CONSTANTS)
     label = f"QNN DP{cfg['depth']}" if qnn else f"MLP {NET_ARCH['mlp']['pi']}"
