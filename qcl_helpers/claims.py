@@ -210,25 +210,19 @@ def quantum_data_claims(root, grid: str = "figure4") -> list:
 
 def rl_claims(root, grid: str = "figure3") -> list:
     """Figure 3: the MLP policy collapses after learning (its evaluation return over the last 10 % of
-    evaluations falls more than a quarter below its best 5-point moving average) while the QNN
-    policy does not. Introduced in: 00 · What this book reproduces"""
-    from .plotting import moving_average
+    evaluations falls more than a quarter below its best 5-point moving average,
+    :func:`qcl_helpers.rl.eval_stats`) while the QNN policy does not. Introduced in: 00 · What this book reproduces"""
+    from .rl import eval_stats
 
     summary, runs = load_grid(root, grid)
     claim = "the MLP policy collapses after learning; the QNN policy stays stable"
     if summary is None:
         return [Verdict(claim, "Fig. 3", f"sweep {grid}: not stored yet (the Ant chapter says why)", "",
                         "not run yet")]
-
-    def fall(r):
-        y = r["mean_reward"]
-        peak = float(np.max(moving_average(y, min(5, len(y)))[1]))
-        return (peak - float(np.mean(y[-_window(len(y)):]))) / max(abs(peak), 1.0)
-
     parts, flags = [], []
     for fam, want in (("mlp", True), ("qnn", False)):
         for v in _family(runs, fam).values():
-            st = Stat([fall(r) for r in v])
+            st = Stat([eval_stats(r, 5, FRACTION)["fall"] for r in v])
             parts.append(f"{v[0].label}: fall from peak {st}")
             collapsed = st.mean - 2 * st.sem > 0.25
             flags.append(collapsed if want else st.mean + 2 * st.sem <= 0.25)

@@ -426,10 +426,12 @@ def summary_colors(summary: dict) -> dict:
 
 
 def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = False, n_ref: int = 10,
-                 ylabel: str | None = None) -> list:
+                 ylabel: str | None = None, x: str | None = None, x_scale: float = 1.0) -> list:
     """Per configuration of a sweep summary: the moving average of the mean over seeds of ``metric``
     per task, with a band of ± one standard error over seeds (moving-averaged too). ``relative``
-    divides by the mean over the first ``n_ref`` tasks (the paper's Figure 1 d-e). Returns the lines.
+    divides by the mean over the first ``n_ref`` tasks (the paper's Figure 1 d-e). ``x`` names a
+    per-row metric to use as the horizontal axis instead of the task (e.g. ``"steps"`` of a PPO
+    sweep, divided by ``x_scale``), each moving average placed at its window's last row. Returns the lines.
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -442,20 +444,21 @@ def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = 
         if mean.size == 0 or np.all(np.isnan(mean)):
             continue
         sem = np.array(e["moving_sem"].get(metric) or [np.nan] * mean.size, dtype=float)
-        x = np.arange(mean.size) + e.get("moving_start", 0) + 1
+        rows = np.arange(mean.size) + e.get("moving_start", 0)
+        xs = rows + 1 if x is None else np.array(e["mean"][x], dtype=float)[rows] / x_scale
         scale = 1.0
         if relative:
             raw = np.array(e["mean"][metric], dtype=float)
             scale = float(np.nanmean(raw[: max(1, min(n_ref, raw.size))]))
         n = len(e["seeds"])
         dashed = any(e["config"].get(k) for k in ("fair", "l2", "shrink_perturb", "continual_backprop"))
-        (line,) = ax.plot(x, mean / scale, color=colors.get(key), lw=1.6, ls="--" if dashed else "-",
+        (line,) = ax.plot(xs, mean / scale, color=colors.get(key), lw=1.6, ls="--" if dashed else "-",
                           label=f"{e['label']} ({n} seed{'s' if n != 1 else ''})")
         if np.isfinite(sem).any():
-            ax.fill_between(x, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
+            ax.fill_between(xs, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
                             lw=0)
         lines.append(line)
-    ax.set_xlabel("task")
+    ax.set_xlabel("task" if x is None else x.replace("_", " ") + (f" (÷ {x_scale:,.0f})" if x_scale != 1 else ""))
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     return lines
 
@@ -469,9 +472,15 @@ def summary_caption(fig, summary: dict, profile: str):
     seeds = sorted({len(e["seeds"]) for e in entries})
     rows = sorted({e["rows"] for e in entries})
     data = "; ".join(sorted({e["data_label"] for e in entries}))
-    tasks = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
-    scale = (f"{tasks} tasks, {'/'.join(str(s) for s in seeds)} seeds per configuration; "
-             f"{summary['window']}-task moving average of the mean over seeds, band ± one standard error")
+    n = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
+    rl = all("steps" in e["mean"] for e in entries)
+    if rl:  # a PPO sweep: one row per evaluation
+        steps = max(int(e["mean"]["steps"][-1]) for e in entries)
+        n, unit = f"{n} evaluations up to {steps:,} steps", "evaluation"
+    else:
+        n, unit = f"{n} tasks", "task"
+    scale = (f"{n}, {'/'.join(str(s) for s in seeds)} seeds per configuration; "
+             f"{summary['window']}-{unit} moving average of the mean over seeds, band ± one standard error")
     return caption(fig, data=data, profile=profile, scale=scale)
 
 

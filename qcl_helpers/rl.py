@@ -356,6 +356,68 @@ def plot_evals(runs, window: int, *, ax=None, baseline: float | None = None, poi
     return ax
 
 
+def eval_stats(run, window: int = 5, tail: float = 0.1) -> dict:
+    """What one PPO run's evaluation history says about Figure 3's claim, computed from its rows:
+
+    * ``peak``, ``peak_steps``: the best ``window``-evaluation moving average of the evaluation
+      return, and the step of that window's last evaluation;
+    * ``last``, ``last_length``: the mean return and mean episode length over the last ``tail``
+      fraction of the evaluations (at least one);
+    * ``fall``: ``(peak - last) / max(|peak|, 1)``, how far the run ends below its best;
+    * ``slope``: the least-squares slope of the return over the second half of the evaluations,
+      in return per million steps (positive: still improving).
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    from .plotting import moving_average
+
+    y, steps = np.asarray(run["mean_reward"], dtype=float), np.asarray(run.steps, dtype=float)
+    if y.size < 2:
+        raise ValueError(f"{run.label}: eval_stats needs at least two evaluations, the run has {y.size}")
+    idx, ma, _ = moving_average(y, min(int(window), y.size))
+    best = int(np.argmax(ma))
+    k = max(1, int(round(tail * y.size)))
+    half = slice(y.size // 2, None)
+    slope = float(np.polyfit(steps[half] / 1e6, y[half], 1)[0]) if y[half].size >= 2 else float("nan")
+    peak, last = float(ma[best]), float(np.mean(y[-k:]))
+    return {"peak": peak, "peak_steps": int(steps[idx[best]]), "last": last,
+            "last_length": float(np.mean(np.asarray(run["mean_length"], dtype=float)[-k:])),
+            "fall": (peak - last) / max(abs(peak), 1.0), "slope": slope}
+
+
+def figure3_summary(summary: dict, runs: dict, title: str, profile: str = "paper"):
+    """The paper's Figure 3 from a stored sweep, with the episode length beside it: (a) evaluation
+    return and (b) mean episode length against environment steps, the mean over seeds (moving
+    average, band ± one standard error) and each seed's own moving average as a thin line.
+    ``runs`` maps configuration keys to their runs (one per seed), as
+    :func:`qcl_helpers.claims.load_grid` returns them. Returns the captioned figure.
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plotting
+
+    colors = plotting.summary_colors(summary)
+    fig, axes = plt.subplots(1, 2, figsize=(plotting.COLUMN_WIDTH * 1.5, 3.8))
+    for ax, metric, label in ((axes[0], "mean_reward", "evaluation return\n(10 deterministic episodes)"),
+                              (axes[1], "mean_length", "mean episode length (steps)")):
+        plotting.plot_summary(ax, summary, metric, ylabel=label, x="steps", x_scale=1e6)
+        for key, members in runs.items():
+            for r in members:
+                if len(r) >= summary["window"]:
+                    idx, ma, _ = plotting.moving_average(r[metric], summary["window"])
+                    ax.plot(r.steps[idx] / 1e6, ma, color=colors.get(key), lw=0.7, alpha=0.6, ls=":")
+        ax.set_xlabel("environment steps (millions)")
+    axes[0].axhline(1000, ls="--", color="0.5", lw=0.8, label="standing still (about 1,000)")
+    axes[0].set_title("(a) evaluation return: mean over seeds, dotted: each seed")
+    axes[1].set_title("(b) episode length (1,000 = never fell)")
+    plotting._legend(axes[0], fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return plotting.summary_caption(fig, summary, profile)
+
+
 def save_policy(agent, path) -> None:
     """Save just the policy weights of an SB3 agent (no optimizer) atomically, for replaying it,
     with its observation-normalization statistics when it trains under ``VecNormalize``.

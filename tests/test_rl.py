@@ -160,15 +160,48 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         results.load_run(tmp_path)
 
 
-STORED = Path(__file__).resolve().parent.parent / "results" / "ant"
+FIGURE3 = Path(__file__).resolve().parent.parent / "results" / "figure3"
+#: Tolerance for a rerun of a stored PPO run's first evaluations on the same kind of machine: 1 %
+#: relative. Training is deterministic given the seed, but MuJoCo's contacts amplify last-bit
+#: differences (another BLAS kernel, another CPU) over the 1,000 steps of an episode.
+RL_TOL = 0.01
 
 
-@pytest.mark.skipif(not STORED.is_dir(), reason="no stored Ant results")
-def test_stored_results_load_with_provenance():
-    runs = [results.load_run(p) for p in sorted(STORED.iterdir()) if (p / results.CONFIG).exists()]
-    assert {r.config["model"] for r in runs} == {"qnn", "mlp"}
-    for r in runs:
-        assert r.rows[0]["steps"] == 0 and np.isfinite(r["mean_reward"]).all()
+def _figure3_configurations():
+    from qcl_helpers import sweep
+
+    summary = sweep.stored_summary("figure3", FIGURE3.parent) if FIGURE3.is_dir() else None
+    return [pytest.param(FIGURE3 / e["folders"][0], id=key) for key, e in (summary or {"configurations": {}})
+            ["configurations"].items()]
+
+
+def _rl_mismatches(stored: list, fresh: list) -> list:
+    bad = []
+    for s, f in zip(stored, fresh):
+        for key in ("steps", "mean_reward", "std_reward", "mean_length"):
+            if abs(f[key] - s[key]) > RL_TOL * max(abs(s[key]), 1.0):
+                bad.append(f"steps {s['steps']}: {key} stored {s[key]!r}, now {f[key]!r}")
+    return bad
+
+
+@pytest.mark.parametrize("folder", _figure3_configurations())
+def test_stored_figure3_runs_reproduce_their_first_evaluations(folder, tmp_path):
+    """Every stored Figure 3 configuration: today's code, trained for the first ``eval_every`` steps
+    from the stored config, gives the stored evaluations at step 0 and after the first interval.
+    Control: the same run with SB3's default initial sigma (the setting the search rejected) does not."""
+    run = results.load_run(folder, require_complete=False, clean=True)
+    stored = run.rows[:2]
+    if len(stored) < 2:
+        pytest.skip("the stored run has no evaluation after training yet")
+    cfg = configs.PPOConfig.from_dict(run.config)
+    first = dataclasses.replace(cfg, total_steps=cfg.eval_every)
+    fresh = rl.run_ppo(first, tmp_path / "rerun", progress=False)
+    assert not _rl_mismatches(stored, fresh.rows), _rl_mismatches(stored, fresh.rows)
+    if cfg.model == "mlp":
+        other = rl.run_ppo(dataclasses.replace(first, log_std_init=0.0), tmp_path / "control", progress=False)
+        assert _rl_mismatches(stored, other.rows)
+    if run.complete:  # a finished run stores its policy with the statistics it was trained under
+        assert rl.load_policy(folder).get_vec_normalize_env() is not None
 
 
 def test_command_line_runs_and_rejects_bad_input(tmp_path, capsys):
@@ -186,3 +219,55 @@ def test_command_line_runs_and_rejects_bad_input(tmp_path, capsys):
     run = results.load_run(tmp_path / "mlp", require_complete=False)
     assert run.config["model"] == "mlp" and run.config["seed"] == 2
     assert [r["steps"] for r in run.rows] == [0, 1024]  # the first evaluation boundary after 512 steps
+
+
+def _rl_run(tmp_path, rewards, lengths, model="mlp", seed=0):
+    folder = tmp_path / f"{model}_s{seed}"
+    cfg = dict(experiment="ant", model=model, depth=12 if model == "qnn" else None, seed=seed, kind="rl",
+               total_steps=100_000 * (len(rewards) - 1), profile="paper", label=model.upper(), data_label="Ant",
+               git_commit="0" * 40, versions={}, date="d", device="cpu", net_arch={"pi": [1024, 256]})
+    results.write_config(folder, cfg)
+    results.write_metrics(folder, [dict(steps=100_000 * i, mean_reward=float(r), mean_length=float(n))
+                                   for i, (r, n) in enumerate(zip(rewards, lengths))])
+    return results.load_run(folder)
+
+
+def test_eval_stats_peak_fall_slope_and_length(tmp_path):
+    # 21 evaluations: rises 1000 -> 3000 over the first 11, then falls linearly to 1000; episodes shorten.
+    y = np.concatenate([np.linspace(1000, 3000, 11), np.linspace(2800, 1000, 10)])
+    n = np.concatenate([np.full(11, 1000.0), np.linspace(900, 100, 10)])
+    st = rl.eval_stats(_rl_run(tmp_path, y, n), window=3, tail=0.1)
+    assert st["peak"] == pytest.approx((2800 + 3000 + 2800) / 3)  # best 3-point average, centred on the top
+    assert st["peak_steps"] == 1_100_000  # the window's last evaluation
+    assert st["last"] == pytest.approx((1200 + 1000) / 2)  # the last 10 % of 21 evaluations: 2
+    assert st["last_length"] == pytest.approx(np.mean(n[-2:]))
+    assert st["fall"] == pytest.approx((st["peak"] - 1100) / st["peak"])
+    # second half = evaluations 10..20: falling 200 per 100k steps except the first point
+    assert st["slope"] == pytest.approx(np.polyfit(np.arange(10, 21) / 10, y[10:], 1)[0])
+    assert st["slope"] < -1000
+    # control: a slope over the whole run (the plausible slip) says "no trend", far from the second half's
+    assert abs(np.polyfit(np.arange(21) / 10, y, 1)[0] - st["slope"]) > 1000
+    with pytest.raises(ValueError, match="at least two evaluations"):
+        rl.eval_stats(_rl_run(tmp_path / "one", [1000.0], [1000.0]))
+
+
+def test_figure3_summary_draws_bands_per_run_lines_and_caption(tmp_path):
+    from qcl_helpers import sweep
+
+    rng = np.random.default_rng(0)
+    planned = []
+    for model in ("qnn", "mlp"):
+        for seed in (0, 1):
+            _rl_run(tmp_path / "figure3", 1000 + 100 * rng.normal(size=12), np.full(12, 1000.0), model, seed)
+            planned.append(sweep.PlannedRun(model, seed, {}, tmp_path / "figure3" / f"{model}_s{seed}", None))
+    sweep.write_summary("figure3", planned, 3, tmp_path)
+    from qcl_helpers import claims
+
+    summary, runs = claims.load_grid(tmp_path, "figure3")
+    fig = rl.figure3_summary(summary, runs, "test")
+    ax = fig.axes[0]
+    assert len(fig.axes) == 2 and ax.get_xlabel() == "environment steps (millions)"
+    dotted = [l for l in ax.get_lines() if l.get_linestyle() == ":"]
+    assert len(dotted) == 4  # one per run
+    assert max(l.get_xdata().max() for l in dotted) == pytest.approx(1.1)
+    assert "12 evaluations up to 1,100,000 steps, 2 seeds per configuration" in fig._qcl_caption
