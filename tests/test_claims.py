@@ -86,6 +86,11 @@ def test_an_mlp_that_collapses_and_a_qnn_that_holds(tmp_path):
     runs += [_store_rl(tmp_path / "b", "qnn", "qnn", s, rise_fall) for s in (0, 1)]
     sweep.write_summary("figure3", runs, 5, tmp_path / "b")
     assert claims.rl_claims(tmp_path / "b")[0].verdict == "not seen"
+    # an MLP that falls without ever walking (peak at the stand-still return) has not "collapsed after learning"
+    runs = [_store_rl(tmp_path / "c", "mlp", "mlp", s, np.linspace(1000, 20, 150)) for s in (0, 1)]
+    runs += [_store_rl(tmp_path / "c", "qnn", "qnn", s, steady) for s in (0, 1)]
+    sweep.write_summary("figure3", runs, 5, tmp_path / "c")
+    assert claims.rl_claims(tmp_path / "c")[0].verdict == "partly"
 
 
 def test_an_unfinished_sweep_gives_pending_verdicts(tmp_path):

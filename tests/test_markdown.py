@@ -56,6 +56,8 @@ SETTINGS = {
         "0.5",  # Ant's control-cost weight
         "0.99", "0.95", "0.2",  # PPO: gamma, GAE lambda, clip range
         "0.01",  # tanh(5p) ~ 5p ~ 0.01 at p = 1/512 (arithmetic on settings)
+        "0.37",  # the initial exploration noise sigma = e^-1 (a setting)
+        "10 %",  # the claims rule: the last 10 % of evaluations (a definition)
     },
     "07": {
         "80%",  # the released train/validation split (80/20)
