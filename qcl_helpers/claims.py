@@ -131,15 +131,24 @@ def _family(runs: dict, fam: str) -> dict:
 
 
 def _evidence(summary, grid: str, runs: dict) -> str:
+    from .plotting import summary_extent
+
     entries = list(summary["configurations"].values())
-    seeds = sorted({len(e["seeds"]) for e in entries})
-    rows = sorted({e["rows"] for e in entries})
     done = all(e["complete"] for e in entries) and not summary.get("partial")
     data = "; ".join(sorted({e["data_label"] for e in entries}))
     profile = next(iter(runs.values()))[0].config["profile"]
-    tasks = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
-    return (f"sweep {grid} ({profile} profile): {data}; {tasks} tasks, {'/'.join(map(str, seeds))} seeds"
+    return (f"sweep {grid} ({profile} profile): {data}; {summary_extent(summary)}"
             + ("" if done else " (PARTIAL: some runs unfinished)"))
+
+
+def _claim(root, grid: str, figure: str, claim: str, judge) -> Verdict:
+    """One claims-table row: ``judge(runs) -> (numbers, verdict)`` on the stored sweep ``grid``, or
+    "not run yet" when it is not stored."""
+    summary, runs = load_grid(root, grid)
+    if summary is None:
+        return Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")
+    numbers, verdict = judge(runs)
+    return Verdict(claim, figure, _evidence(summary, grid, runs), numbers, verdict)
 
 
 def plasticity_claims(root, grid: str, figure: str) -> list:
@@ -147,30 +156,27 @@ def plasticity_claims(root, grid: str, figure: str) -> list:
 
     Introduced in: 00 · What this book reproduces
     """
-    summary, runs = load_grid(root, grid)
-    out = []
-    for fam, claim, test in (("mlp", "classical MLPs lose plasticity (new-task accuracy declines)", loses),
-                             ("qnn", "QNNs keep plasticity (no decline of new-task accuracy)", keeps)):
-        if summary is None:
-            out.append(Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet"))
-            continue
-        members = _family(runs, fam)
-        stats = {runs_[0].label: decline(runs_) for runs_ in members.values()}
-        numbers = "; ".join(f"{label}: decline {s}" for label, s in stats.items())
-        out.append(Verdict(claim, figure, _evidence(summary, grid, runs), numbers,
-                           combine(test(s) for s in stats.values())))
-    return out
+    def judge(fam, test):
+        def run(runs):
+            stats = {v[0].label: decline(v) for v in _family(runs, fam).values()}
+            return ("; ".join(f"{label}: decline {s}" for label, s in stats.items()),
+                    combine(test(s) for s in stats.values()))
+        return run
+
+    return [_claim(root, grid, figure, "classical MLPs lose plasticity (new-task accuracy declines)",
+                   judge("mlp", loses)),
+            _claim(root, grid, figure, "QNNs keep plasticity (no decline of new-task accuracy)",
+                   judge("qnn", keeps))]
 
 
 def _growth_claim(root, grid: str, figure: str, claim: str, metric: str, name: str, mlp_rule, qnn_rule) -> list:
-    summary, runs = load_grid(root, grid)
-    if summary is None:
-        return [Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")]
-    mlp = {v[0].label: growth(v, metric) for v in _family(runs, "mlp").values()}
-    qnn = {v[0].label: growth(v, metric) for v in _family(runs, "qnn").values()}
-    numbers = "; ".join(f"{k}: {name} last/first {s}" for k, s in {**mlp, **qnn}.items())
-    flags = [mlp_rule(s) for s in mlp.values()] + [qnn_rule(s) for s in qnn.values()]
-    return [Verdict(claim, figure, _evidence(summary, grid, runs), numbers, combine(flags))]
+    def judge(runs):
+        mlp = {v[0].label: growth(v, metric) for v in _family(runs, "mlp").values()}
+        qnn = {v[0].label: growth(v, metric) for v in _family(runs, "qnn").values()}
+        numbers = "; ".join(f"{k}: {name} last/first {s}" for k, s in {**mlp, **qnn}.items())
+        return numbers, combine([mlp_rule(s) for s in mlp.values()] + [qnn_rule(s) for s in qnn.values()])
+
+    return [_claim(root, grid, figure, claim, judge)]
 
 
 def norm_claims(root, grid: str, figure: str) -> list:
@@ -194,20 +200,17 @@ def quantum_data_claims(root, grid: str = "figure4") -> list:
 
     Introduced in: 00 · What this book reproduces
     """
-    summary, runs = load_grid(root, grid)
-    claim = "on quantum-native data the deepest QNN learns better than the MLPs"
-    if summary is None:
-        return [Verdict(claim, "Fig. 4", f"sweep {grid}: not stored yet", "", "not run yet")]
-    qnn = _family(runs, "qnn")
-    best = max(qnn.values(), key=lambda v: v[0].config["depth"])
-    diffs = {}
-    for v in _family(runs, "mlp").values():
-        n = min(len(best), len(v))
-        diffs[v[0].label] = Stat([float(np.nanmean(a["test_accuracy"]) - np.nanmean(b["test_accuracy"]))
-                                  for a, b in zip(best[:n], v[:n])])
-    numbers = "; ".join(f"{best[0].label} - {k}: {s}" for k, s in diffs.items())
-    return [Verdict(claim, "Fig. 4", _evidence(summary, grid, runs), numbers,
-                    combine(s.mean - 2 * s.sem > 0 for s in diffs.values()))]
+    def judge(runs):
+        best = max(_family(runs, "qnn").values(), key=lambda v: v[0].config["depth"])
+        diffs = {}
+        for v in _family(runs, "mlp").values():
+            n = min(len(best), len(v))
+            diffs[v[0].label] = Stat([float(np.nanmean(a["test_accuracy"]) - np.nanmean(b["test_accuracy"]))
+                                      for a, b in zip(best[:n], v[:n])])
+        return ("; ".join(f"{best[0].label} - {k}: {s}" for k, s in diffs.items()),
+                combine(s.mean - 2 * s.sem > 0 for s in diffs.values()))
+
+    return [_claim(root, grid, "Fig. 4", "on quantum-native data the deepest QNN learns better than the MLPs", judge)]
 
 
 def rl_claims(root, grid: str = "figure3") -> list:
@@ -218,23 +221,22 @@ def rl_claims(root, grid: str = "figure3") -> list:
     Introduced in: 00 · What this book reproduces"""
     from .rl import eval_stats
 
-    summary, runs = load_grid(root, grid)
-    claim = "the MLP policy collapses after learning; the QNN policy stays stable"
-    if summary is None:
-        return [Verdict(claim, "Fig. 3", f"sweep {grid}: not stored yet (the Ant chapter says why)", "",
-                        "not run yet")]
-    parts, flags = [], []
-    for fam, want in (("mlp", True), ("qnn", False)):
-        for v in _family(runs, fam).values():
-            v = [r for r in v if len(r) >= 2]  # an evaluation after training at least
-            if not v:
-                continue
-            stats = [eval_stats(r, 5, FRACTION) for r in v]
-            st, peak = Stat([x["fall"] for x in stats]), Stat([x["peak"] for x in stats])
-            parts.append(f"{v[0].label}: best return {peak.mean:,.0f}, fall from best {st}")
-            collapsed = peak.mean > WALKING and st.mean - 2 * st.sem > 0.25
-            flags.append(collapsed if want else st.mean + 2 * st.sem <= 0.25)
-    return [Verdict(claim, "Fig. 3", _evidence(summary, grid, runs), "; ".join(parts), combine(flags))]
+    def judge(runs):
+        parts, flags = [], []
+        for fam, want in (("mlp", True), ("qnn", False)):
+            for v in _family(runs, fam).values():
+                v = [r for r in v if len(r) >= 2]  # an evaluation after training at least
+                if not v:
+                    continue
+                stats = [eval_stats(r, 5, FRACTION) for r in v]
+                st, peak = Stat([x["fall"] for x in stats]), Stat([x["peak"] for x in stats])
+                parts.append(f"{v[0].label}: best return {peak.mean:,.0f}, fall from best {st}")
+                collapsed = peak.mean > WALKING and st.mean - 2 * st.sem > 0.25
+                flags.append(collapsed if want else st.mean + 2 * st.sem <= 0.25)
+        return "; ".join(parts), combine(flags)
+
+    return [_claim(root, grid, "Fig. 3", "the MLP policy collapses after learning; the QNN policy stays stable",
+                   judge)]
 
 
 def _pending(rows) -> list:
@@ -265,18 +267,17 @@ def saturation_claims(root, grid: str = "figure1") -> list:
 
     Introduced in: 00 · What this book reproduces
     """
-    summary, runs = load_grid(root, grid)
-    claim = "Proposition 1 (book's version): growing weights saturate the network; gradients vanish"
-    if summary is None:
-        return [Verdict(claim, "Prop. 1", f"sweep {grid}: not stored yet", "", "not run yet")]
-    flags, parts = [], []
-    for v in _family(runs, "mlp").values():
-        w, g = growth(v, "weight_norm"), growth(v, "grad_norm")
-        parts.append(f"{v[0].label}: |w| x{w}, |grad| x{g}")
-        if w.mean - 2 * w.sem > 1.1:  # the proposition speaks only of growing weights
-            flags.append(g.mean + 2 * g.sem < 1.0)
-    verdict = combine(flags) if flags else "not seen (no MLP's weights grew)"
-    return [Verdict(claim, "Prop. 1", _evidence(summary, grid, runs), "; ".join(parts), verdict)]
+    def judge(runs):
+        flags, parts = [], []
+        for v in _family(runs, "mlp").values():
+            w, g = growth(v, "weight_norm"), growth(v, "grad_norm")
+            parts.append(f"{v[0].label}: |w| x{w}, |grad| x{g}")
+            if w.mean - 2 * w.sem > 1.1:  # the proposition speaks only of growing weights
+                flags.append(g.mean + 2 * g.sem < 1.0)
+        return "; ".join(parts), combine(flags) if flags else "not seen (no MLP's weights grew)"
+
+    return [_claim(root, grid, "Prop. 1",
+                   "Proposition 1 (book's version): growing weights saturate the network; gradients vanish", judge)]
 
 
 def bound_claims(root, grid: str = "figure2") -> list:
@@ -286,19 +287,19 @@ def bound_claims(root, grid: str = "figure2") -> list:
     """
     from . import haar, models
 
-    summary, runs = load_grid(root, grid)
-    claim = "Theorem 1 (book's version): the QNN's Fisher trace is bounded uniformly in the parameters"
-    if summary is None:
-        return [Verdict(claim, "Thm. 1", f"sweep {grid}: not stored yet", "", "not run yet")]
-    flags, parts = [], []
-    for v in _family(runs, "qnn").values():
-        c = v[0].config
-        qnn = models.paper_qnn(c["experiment"], depth=c["depth"])
-        bound = haar.fisher_trace_bound(qnn.theta.numel(), qnn.readout)
-        peak = max(float(np.nanmax(r["fim_trace"])) for r in v)
-        parts.append(f"{v[0].label}: largest Tr F {peak:.3g} of bound {bound:.3g} ({peak / bound:.2%})")
-        flags.append(peak <= bound)
-    return [Verdict(claim, "Thm. 1", _evidence(summary, grid, runs), "; ".join(parts), combine(flags))]
+    def judge(runs):
+        flags, parts = [], []
+        for v in _family(runs, "qnn").values():
+            c = v[0].config
+            qnn = models.paper_qnn(c["experiment"], depth=c["depth"])
+            bound = haar.fisher_trace_bound(qnn.theta.numel(), qnn.readout)
+            peak = max(float(np.nanmax(r["fim_trace"])) for r in v)
+            parts.append(f"{v[0].label}: largest Tr F {peak:.3g} of bound {bound:.3g} ({peak / bound:.2%})")
+            flags.append(peak <= bound)
+        return "; ".join(parts), combine(flags)
+
+    return [_claim(root, grid, "Thm. 1",
+                   "Theorem 1 (book's version): the QNN's Fisher trace is bounded uniformly in the parameters", judge)]
 
 
 def all_claims(root=None) -> list:

@@ -463,24 +463,33 @@ def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = 
     return lines
 
 
-def summary_caption(fig, summary: dict, profile: str):
-    """The data / profile / scale caption of a figure drawn from a sweep summary.
+def summary_extent(summary: dict) -> str:
+    """How much a sweep summary covers, in words: ``"1,000 tasks, 3 seeds per configuration"``, or
+    for a PPO sweep ``"31 evaluations up to 3,000,000 steps, 2 seeds per configuration"``.
 
     Introduced in: 04 · Permuted MNIST
     """
     entries = list(summary["configurations"].values())
     seeds = sorted({len(e["seeds"]) for e in entries})
     rows = sorted({e["rows"] for e in entries})
-    data = "; ".join(sorted({e["data_label"] for e in entries}))
     n = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
-    rl = all("steps" in e["mean"] for e in entries)
-    if rl:  # a PPO sweep: one row per evaluation
-        steps = max(int(e["mean"]["steps"][-1]) for e in entries)
-        n, unit = f"{n} evaluations up to {steps:,} steps", "evaluation"
+    if all("steps" in e["mean"] for e in entries):  # a PPO sweep: one row per evaluation
+        n = f"{n} evaluations up to {max(int(e['mean']['steps'][-1]) for e in entries):,} steps"
     else:
-        n, unit = f"{n} tasks", "task"
-    scale = (f"{n}, {'/'.join(str(s) for s in seeds)} seeds per configuration; "
-             f"{summary['window']}-{unit} moving average of the mean over seeds, band ± one standard error")
+        n = f"{n} tasks"
+    return f"{n}, {'/'.join(str(s) for s in seeds)} seeds per configuration"
+
+
+def summary_caption(fig, summary: dict, profile: str):
+    """The data / profile / scale caption of a figure drawn from a sweep summary.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    entries = list(summary["configurations"].values())
+    data = "; ".join(sorted({e["data_label"] for e in entries}))
+    unit = "evaluation" if all("steps" in e["mean"] for e in entries) else "task"
+    scale = (f"{summary_extent(summary)}; {summary['window']}-{unit} moving average of the mean over seeds, "
+             "band ± one standard error")
     return caption(fig, data=data, profile=profile, scale=scale)
 
 

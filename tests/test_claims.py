@@ -80,7 +80,8 @@ def test_an_mlp_that_collapses_and_a_qnn_that_holds(tmp_path):
     runs = [_store_rl(tmp_path, "mlp", "mlp", s, rise_fall + 50 * rng.normal(size=150)) for s in (0, 1)]
     runs += [_store_rl(tmp_path, "qnn", "qnn", s, steady + 50 * rng.normal(size=150)) for s in (0, 1)]
     sweep.write_summary("figure3", runs, 5, tmp_path)
-    assert claims.rl_claims(tmp_path)[0].verdict == "held"
+    row = claims.rl_claims(tmp_path)[0]
+    assert row.verdict == "held" and "150 evaluations up to 29,800,000 steps, 2 seeds" in row.evidence
     # swap the roles: neither family does what the paper says
     runs = [_store_rl(tmp_path / "b", "mlp", "mlp", s, steady) for s in (0, 1)]
     runs += [_store_rl(tmp_path / "b", "qnn", "qnn", s, rise_fall) for s in (0, 1)]
