@@ -12,6 +12,7 @@ Introduced in: 04 · Permuted MNIST
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -264,6 +265,28 @@ def options_of(exp: Experiment) -> tuple:
     fn = continual_config if exp.kind == "continual" else exp.make_config
     skip = {"exp", "model", "resolve_source", "extra", "options"}
     return tuple(p for p in inspect.signature(fn).parameters if p not in skip)
+
+
+def first_available(candidates: tuple, fallback: str) -> Callable[[], str]:
+    """A resolver of a ``data_source="auto"``: the name of the first ``(name, load)`` candidate
+    whose ``load()`` runs without :class:`qcl_helpers.data.DataUnavailable`, else ``fallback``;
+    remembered per data folder (``QCL_DATA_DIR``), so each loader is tried once.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    from .. import data
+
+    @functools.lru_cache(maxsize=None)
+    def resolve(_where: str) -> str:
+        for name, load in candidates:
+            try:
+                load()
+                return name
+            except data.DataUnavailable:
+                continue
+        return fallback
+
+    return lambda: resolve(str(data.data_dir()))
 
 
 def resolve_profile(profile):

@@ -9,10 +9,8 @@ Introduced in: 04 · Permuted MNIST
 """
 from __future__ import annotations
 
-import functools
-
 from .. import data
-from .base import Experiment, Grid, continual_config, image_stream, paper_models, register
+from .base import Experiment, Grid, continual_config, first_available, image_stream, paper_models, register
 
 NAME = "permuted-mnist"
 SOURCES = {
@@ -29,17 +27,8 @@ def make_config(model: str, **options):
     return continual_config(EXPERIMENT, model, resolve_source=_auto_source, **options)
 
 
-def _auto_source() -> str:
-    return _resolve_auto(str(data.data_dir()))
-
-
-@functools.lru_cache(maxsize=None)
-def _resolve_auto(_where: str) -> str:
-    try:
-        data.load_mnist("train")
-        return "official"
-    except data.DataUnavailable:
-        return "test-split"
+#: ``"auto"``: the real 60,000-image training split where it can be had, else the 10,000-image test split.
+_auto_source = first_available((("official", lambda: data.load_mnist("train")),), "test-split")
 
 
 stream = image_stream(data.PermutedMnist)

@@ -11,10 +11,8 @@ Introduced in: 05 · Split CIFAR-100
 """
 from __future__ import annotations
 
-import functools
-
 from .. import data
-from .base import Experiment, Grid, continual_config, image_stream, paper_models, register
+from .base import Experiment, Grid, continual_config, first_available, image_stream, paper_models, register
 
 NAME = "split-cifar100"
 SOURCES = {
@@ -30,21 +28,10 @@ def make_config(model: str, *, fim=None, **options):
                             **options)
 
 
-def _auto_source() -> str:
-    return _resolve_auto(str(data.data_dir()))
-
-
-@functools.lru_cache(maxsize=None)
-def _resolve_auto(_where: str) -> str:
-    try:
-        data.load_cifar100("train")
-        return "cifar100"
-    except data.DataUnavailable:
-        try:  # real images of another kind before generated ones
-            data.load_mnist("test")
-            return "mnist-pairs"
-        except data.DataUnavailable:
-            return "standin"
+#: ``"auto"``: CIFAR-100 where it can be had, else real images of another kind (MNIST pairs), else
+#: generated ones.
+_auto_source = first_available((("cifar100", lambda: data.load_cifar100("train")),
+                                ("mnist-pairs", lambda: data.load_mnist("test"))), "standin")
 
 
 stream = image_stream(data.SplitCifar100)
