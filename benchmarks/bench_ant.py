@@ -56,7 +56,6 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,10 +293,8 @@ def main(argv=None) -> dict:
                               pinned_cpus=pinned, load_average=[load0, list(os.getloadavg())],
                               torch_threads=torch.get_num_threads())}
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {path}")
+        results.atomic_write(args.json, json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return out
 
 

@@ -495,10 +495,10 @@ def main(argv=None):
               f"first-loss |diff| vs ours: " + ", ".join(f"{k} {v:.1e}" for k, v in loss_dev.items()))
     results["meta"]["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"\nwrote {out}")
+        from qcl_helpers.results import atomic_write
+
+        atomic_write(args.json, json.dumps(results, indent=1) + "\n")
+        print(f"\nwrote {args.json}")
     return results
 
 
