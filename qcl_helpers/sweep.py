@@ -57,16 +57,19 @@ class PlannedRun:
     folder: Path
     config: object
 
-    def rows(self) -> int:
-        return len(results.read_metrics(self.folder))
-
     def state(self) -> str:
         """``finished``, ``started`` (some rows, not complete) or ``waiting`` (nothing yet)."""
+        return self.progress()[0]
+
+    def progress(self) -> tuple:
+        """``(state, done)`` from one read of the folder: :meth:`state`, and the rows done (the
+        environment steps done, for a PPO run) as text."""
         try:
             run = results.load_run(self.folder, require_complete=False)
         except results.RunError:
-            return "waiting"
-        return "finished" if run.complete else ("started" if len(run) else "waiting")
+            return "waiting", "0"
+        state = "finished" if run.complete else ("started" if len(run) else "waiting")
+        return state, (f"{run.rows[-1]['steps']:,}" if self.config.kind == "rl" and len(run) else str(len(run)))
 
 
 #: Settings that set a run's scale or what it measures, not which configuration it is (left out of its key).
@@ -151,13 +154,13 @@ def plan(grid_name: str, *, profile=None, seeds=None, only=None, tasks=None, tot
 
 def status_lines(runs) -> list:
     """One line per configuration (seeds finished, rows done per seed) and a total line."""
-    states = {id(r): r.state() for r in runs}
+    progress = {id(r): r.progress() for r in runs}
+    states = {k: v[0] for k, v in progress.items()}
     lines = []
     for key in dict.fromkeys(r.key for r in runs):
         mine = [r for r in runs if r.key == key]
         budget = [r.config.tasks if r.config.kind == "continual" else r.config.total_steps for r in mine]
-        done = [(f"{results.read_metrics(r.folder)[-1]['steps']:,}" if r.config.kind == "rl" and r.rows()
-                 else str(r.rows())) for r in mine]
+        done = [progress[id(r)][1] for r in mine]
         lines.append(f"  {key:<24} seeds {sum(states[id(r)] == 'finished' for r in mine)}/{len(mine)} finished · "
                      f"done per seed: {', '.join(done)} of {budget[0]:,}")
     counts = {s: sum(v == s for v in states.values()) for s in ("finished", "started", "waiting")}
