@@ -217,9 +217,9 @@ def rl_claims(root, grid: str = "figure3") -> list:
     """Figure 3: the MLP policy collapses after learning (it learned to walk, its best 5-point moving
     average of the evaluation return exceeding ``WALKING`` on average over seeds, and its return over
     the last 10 % of evaluations falls more than a quarter below that best, by two standard errors;
-    :func:`qcl_helpers.rl.eval_stats`) while the QNN policy does not fall by a quarter.
+    :func:`qcl_helpers.metrics.eval_stats`) while the QNN policy does not fall by a quarter.
     Introduced in: 00 · What this book reproduces"""
-    from .rl import eval_stats
+    from .metrics import eval_stats
 
     def judge(runs):
         parts, flags = [], []

@@ -12,7 +12,7 @@ pytest.importorskip("mujoco")
 
 from gymnasium.spaces import Box  # noqa: E402
 
-from qcl_helpers import circuits, configs, profiles, results, rl  # noqa: E402
+from qcl_helpers import circuits, configs, metrics, profiles, results, rl  # noqa: E402
 from qcl_helpers.experiments import ant  # noqa: E402
 
 OBS = Box(-np.inf, np.inf, (27,), np.float64)
@@ -236,7 +236,7 @@ def test_eval_stats_peak_fall_slope_and_length(tmp_path):
     # 21 evaluations: rises 1000 -> 3000 over the first 11, then falls linearly to 1000; episodes shorten.
     y = np.concatenate([np.linspace(1000, 3000, 11), np.linspace(2800, 1000, 10)])
     n = np.concatenate([np.full(11, 1000.0), np.linspace(900, 100, 10)])
-    st = rl.eval_stats(_rl_run(tmp_path, y, n), window=3, tail=0.1)
+    st = metrics.eval_stats(_rl_run(tmp_path, y, n), window=3, tail=0.1)
     assert st["peak"] == pytest.approx((2800 + 3000 + 2800) / 3)  # best 3-point average, centred on the top
     assert st["peak_steps"] == 1_100_000  # the window's last evaluation
     assert st["last"] == pytest.approx((1200 + 1000) / 2)  # the last 10 % of 21 evaluations: 2
@@ -248,7 +248,7 @@ def test_eval_stats_peak_fall_slope_and_length(tmp_path):
     # control: a slope over the whole run (the plausible slip) says "no trend", far from the second half's
     assert abs(np.polyfit(np.arange(21) / 10, y, 1)[0] - st["slope"]) > 1000
     with pytest.raises(ValueError, match="at least two evaluations"):
-        rl.eval_stats(_rl_run(tmp_path / "one", [1000.0], [1000.0]))
+        metrics.eval_stats(_rl_run(tmp_path / "one", [1000.0], [1000.0]))
 
 
 def test_figure3_summary_draws_bands_per_run_lines_and_caption(tmp_path):
