@@ -378,7 +378,7 @@ def figure3_summary(summary: dict, runs: dict, title: str, profile: str = "paper
             for r in members:
                 if len(r) >= summary["window"]:
                     idx, ma, _ = plotting.moving_average(r[metric], summary["window"])
-                    ax.plot(r.steps[idx] / 1e6, ma, color=colors.get(key), lw=0.7, alpha=0.6, ls=":")
+                    ax.plot(r.steps[idx] / 1e6, ma, color=colors.get(key), lw=1.0, alpha=0.8, ls=":")
         ax.set_xlabel("environment steps (millions)")
     axes[0].axhline(1000, ls="--", color="0.5", lw=0.8, label="standing still (about 1,000)")
     axes[0].set_title("(a) evaluation return: mean over seeds, dotted: each seed")
