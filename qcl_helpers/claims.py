@@ -151,6 +151,11 @@ def _claim(root, grid: str, figure: str, claim: str, judge) -> Verdict:
     return Verdict(claim, figure, _evidence(summary, grid, runs), numbers, verdict)
 
 
+def _missing_family(mlp, qnn) -> tuple:
+    """``(numbers, verdict)`` of a claim comparing both families when one has no stored run yet."""
+    return "", f"not run yet (no {'MLP' if not mlp else 'QNN'} run stored)"
+
+
 def plasticity_claims(root, grid: str, figure: str) -> list:
     """The two plasticity claims of a supervised figure: MLPs lose it, QNNs keep it.
 
@@ -173,6 +178,8 @@ def _growth_claim(root, grid: str, figure: str, claim: str, metric: str, name: s
     def judge(runs):
         mlp = {v[0].label: growth(v, metric) for v in _family(runs, "mlp").values()}
         qnn = {v[0].label: growth(v, metric) for v in _family(runs, "qnn").values()}
+        if not mlp or not qnn:  # a claim about both families needs runs of both
+            return _missing_family(mlp, qnn)
         numbers = "; ".join(f"{k}: {name} last/first {s}" for k, s in {**mlp, **qnn}.items())
         return numbers, combine([mlp_rule(s) for s in mlp.values()] + [qnn_rule(s) for s in qnn.values()])
 
@@ -222,6 +229,8 @@ def rl_claims(root, grid: str = "figure3") -> list:
     from .metrics import eval_stats
 
     def judge(runs):
+        if not _family(runs, "mlp") or not _family(runs, "qnn"):
+            return _missing_family(_family(runs, "mlp"), _family(runs, "qnn"))
         parts, flags = [], []
         for fam, want in (("mlp", True), ("qnn", False)):
             for v in _family(runs, fam).values():
@@ -268,6 +277,8 @@ def saturation_claims(root, grid: str = "figure1") -> list:
     Introduced in: 00 · What this book reproduces
     """
     def judge(runs):
+        if not _family(runs, "mlp"):
+            return _missing_family({}, True)
         flags, parts = [], []
         for v in _family(runs, "mlp").values():
             w, g = growth(v, "weight_norm"), growth(v, "grad_norm")

@@ -477,7 +477,7 @@ def summary_extent(summary: dict) -> str:
         n = f"{n} evaluations up to {max(int(e['mean']['steps'][-1]) for e in entries):,} steps"
     else:
         n = f"{n} tasks"
-    return f"{n}, {'/'.join(str(s) for s in seeds)} seeds per configuration"
+    return f"{n}, {'/'.join(str(s) for s in seeds)} seed{'s' if seeds != [1] else ''} per configuration"
 
 
 def summary_caption(fig, summary: dict, profile: str):

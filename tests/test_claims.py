@@ -92,6 +92,10 @@ def test_an_mlp_that_collapses_and_a_qnn_that_holds(tmp_path):
     runs += [_store_rl(tmp_path / "c", "qnn", "qnn", s, steady) for s in (0, 1)]
     sweep.write_summary("figure3", runs, 5, tmp_path / "c")
     assert claims.rl_claims(tmp_path / "c")[0].verdict == "partly"
+    # a claim about both families is not judged on one of them (a sweep stored half-way, QNNs first)
+    runs = [_store_rl(tmp_path / "d", "qnn", "qnn", s, steady) for s in (0, 1)]
+    sweep.write_summary("figure3", runs, 5, tmp_path / "d")
+    assert claims.rl_claims(tmp_path / "d")[0].verdict == "not run yet (no MLP run stored)"
 
 
 def test_an_unfinished_sweep_gives_pending_verdicts(tmp_path):
