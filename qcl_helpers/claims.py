@@ -143,12 +143,15 @@ def _evidence(summary, grid: str, runs: dict) -> str:
 
 def _claim(root, grid: str, figure: str, claim: str, judge) -> Verdict:
     """One claims-table row: ``judge(runs) -> (numbers, verdict)`` on the stored sweep ``grid``, or
-    "not run yet" when it is not stored."""
+    "not run yet" when it is not stored; on an unfinished sweep the verdict is provisional."""
     summary, runs = load_grid(root, grid)
     if summary is None:
         return Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")
     numbers, verdict = judge(runs)
-    return Verdict(claim, figure, _evidence(summary, grid, runs), numbers, verdict)
+    evidence = _evidence(summary, grid, runs)
+    if "PARTIAL" in evidence and not verdict.startswith("not run"):
+        verdict = f"pending (provisional: {verdict})"
+    return Verdict(claim, figure, evidence, numbers, verdict)
 
 
 def _missing_family(mlp, qnn) -> tuple:
@@ -248,27 +251,13 @@ def rl_claims(root, grid: str = "figure3") -> list:
                    judge)]
 
 
-def _pending(rows) -> list:
-    """A verdict on a sweep that has not finished is provisional: ``pending (provisional: ...)``."""
-    for r in rows:
-        if "PARTIAL" in r.evidence and not r.verdict.startswith(("not run", "pending")):
-            r.verdict = f"pending (provisional: {r.verdict})"
-    return rows
-
-
 def table(root=None) -> list:
     """Every claim with its verdict, from the stored sweeps under ``root`` (default: the
     repository's ``results/``). Introduced in: 00 · What this book reproduces"""
     root = Path(root) if root is not None else results.stored_path("")
-    rows = []
-    rows += plasticity_claims(root, "figure1", "Fig. 1b")
-    rows += norm_claims(root, "figure1", "Fig. 1d-e")
-    rows += plasticity_claims(root, "figure2", "Fig. 2b")
-    rows += fisher_claims(root, "figure2", "Fig. 2c")
-    rows += rl_claims(root)
-    rows += quantum_data_claims(root)
-    rows += plasticity_claims(root, "figure4", "Fig. 4")
-    return _pending(rows)
+    return (plasticity_claims(root, "figure1", "Fig. 1b") + norm_claims(root, "figure1", "Fig. 1d-e")
+            + plasticity_claims(root, "figure2", "Fig. 2b") + fisher_claims(root, "figure2", "Fig. 2c")
+            + rl_claims(root) + quantum_data_claims(root) + plasticity_claims(root, "figure4", "Fig. 4"))
 
 
 def saturation_claims(root, grid: str = "figure1") -> list:
@@ -319,7 +308,7 @@ def all_claims(root=None) -> list:
     Introduced in: 00 · What this book reproduces
     """
     root = Path(root) if root is not None else results.stored_path("")
-    return table(root) + _pending(saturation_claims(root) + bound_claims(root))
+    return table(root) + saturation_claims(root) + bound_claims(root)
 
 
 _COLORS = {"held": "#1b7a3a", "partly": "#a66a00", "not seen": "#b3261e", "not run yet": "#555555",

@@ -46,6 +46,18 @@ def seed_value(seed) -> int:
     return int(seed)
 
 
+#: The settings by which a run departs from the released code's training: the fair budget and the
+#: classical remedies (chapter 04).
+TRAINING_CHANGES = ("fair", "l2", "shrink_perturb", "continual_backprop")
+
+
+def changes_training(config: dict) -> bool:
+    """Whether a run's config (``config.json`` as a dict) has the fair budget or a classical remedy,
+    i.e. departs from the released code's training. Introduced in: 04 · Permuted MNIST
+    """
+    return any(config.get(k) for k in TRAINING_CHANGES)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a continual run (what ``config.json`` holds, minus provenance).

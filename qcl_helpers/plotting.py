@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .configs import changes_training
+
 #: Colormaps per model family: QNN depths in blues, MLP widths in oranges/reds.
 FAMILY_CMAPS = {"qnn": "Blues", "mlp": "Oranges"}
 
@@ -284,8 +286,7 @@ def plot_runs(ax, runs, key: str, window: int, *, relative: bool = False, n_ref:
             y = relative_to_start(y, n_ref)
         line = plot_band(ax, y, window, x=np.arange(1, len(y) + 1), label=r.label,
                          color=colors[r.label])
-        if line is not None and (r.config.get("fair") or r.config.get("l2")
-                                 or r.config.get("shrink_perturb")):
+        if line is not None and changes_training(r.config):
             line.set_linestyle("--")
     ax.set_xlabel("task")
     ax.set_ylabel(ylabel or key.replace("_", " "))
@@ -451,8 +452,8 @@ def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = 
             raw = np.array(e["mean"][metric], dtype=float)
             scale = float(np.nanmean(raw[: max(1, min(n_ref, raw.size))]))
         n = len(e["seeds"])
-        dashed = any(e["config"].get(k) for k in ("fair", "l2", "shrink_perturb", "continual_backprop"))
-        (line,) = ax.plot(xs, mean / scale, color=colors.get(key), lw=1.6, ls="--" if dashed else "-",
+        (line,) = ax.plot(xs, mean / scale, color=colors.get(key), lw=1.6,
+                          ls="--" if changes_training(e["config"]) else "-",
                           label=f"{e['label']} ({n} seed{'s' if n != 1 else ''})")
         if np.isfinite(sem).any():
             ax.fill_between(xs, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
@@ -568,6 +569,102 @@ def figure1_summary(summary: dict, runs: dict, title: str, profile: str = "paper
     fig.suptitle(title)
     fig.tight_layout()
     return summary_caption(fig, summary, profile)
+
+
+def merge_summaries(summaries: list, keys=None) -> dict:
+    """One summary holding the configurations (those in ``keys``, default all) of several sweeps of
+    one experiment and profile, to plot them on the same axes in consistent colours.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    return {"window": summaries[0]["window"],
+            "configurations": {k: e for s in summaries for k, e in s["configurations"].items()
+                               if keys is None or k in keys}}
+
+
+def dead_units_figure(runs, window: int, summaries: list, profile: str):
+    """The fraction of dead ReLU units before each task: the MLPs of ``runs`` (computed live) on
+    the left, the MLPs of the stored sweeps ``summaries`` (mean over seeds) on the right.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    mlps = [r for r in _runs_list(runs) if r.config["model"] == "mlp"]
+    fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.6), sharey=True)
+    plot_runs(ax[0], mlps, "dead_fraction", window, ylabel="fraction of dead ReLU units")
+    ax[0].set_title("computed in this notebook")
+    data = {r.data_label for r in mlps}
+    scale = f"left: {mlps[0].scale}, {window}-task moving average, ±std band" if mlps else "left: no run"
+    if summaries:
+        merged = merge_summaries(summaries)
+        plot_summary(ax[1], merged, "dead_fraction")
+        ax[1].set_ylabel("")
+        data |= {e["data_label"] for e in merged["configurations"].values()}
+        scale += (f"; right: {summary_extent(merged)}, {merged['window']}-task moving average of the mean, "
+                  "± standard error over seeds")
+    ax[1].set_title("stored sweeps")
+    for a in ax:
+        _legend(a, fontsize=7)
+    fig.tight_layout()
+    left = mlps[0].config["profile"] if mlps else "none"
+    return caption(fig, data="; ".join(sorted(data)), profile=f"{left} (left), {profile} (right)", scale=scale)
+
+
+def _model_size(config: dict) -> tuple:
+    return config["model"], config.get("depth") if config["model"] == "qnn" else config.get("width")
+
+
+def variants_figure(summary: dict, released: dict | None, title: str, profile: str = "paper"):
+    """A sweep that changes the training (chapter 04's fair budget or remedies, dashed) beside the
+    same models with the released code's training from the sweep ``released`` (solid, same colour),
+    if given: accuracy on each new task and relative weight norm, means over seeds with
+    standard-error bands. Returns the captioned figure.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    models = {_model_size(e["config"]) for e in summary["configurations"].values()}
+    same = [k for k, e in (released or {"configurations": {}})["configurations"].items()
+            if _model_size(e["config"]) in models and not changes_training(e["config"])]
+    merged = merge_summaries([summary] + ([released] if released else []),
+                             keys=set(summary["configurations"]) | set(same))
+    fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.8))
+    plot_summary(ax[0], merged, "test_accuracy", ylabel="test accuracy, new task")
+    plot_summary(ax[1], merged, "weight_norm", relative=True, ylabel="weight norm / first tasks")
+    _legend(ax[0], fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return summary_caption(fig, merged, profile)
+
+
+def compare_sizes(runs, depth: int, width: int, window: int, source: str):
+    """One QNN depth against one MLP width, with the released code's training: accuracy on each new
+    task and relative weight norm (chapter 04's depth/width explorer). ``runs`` are the runs to pick
+    from, ``source`` says where they come from (caption). Returns the figure.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    import matplotlib.pyplot as plt
+
+    chosen = {r.label: r for r in _runs_list(runs) if not changes_training(r.config)
+              and (r.config["model"], r.config["depth"] if r.config["model"] == "qnn" else r.config["width"])
+              in {("qnn", depth), ("mlp", width)}}
+    fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.4))
+    fig.suptitle(f"QNN DP{depth} vs MLP NW{width}")
+    if not chosen:
+        ax[0].text(0.5, 0.5, f"no run with DP{depth} or NW{width} in {source}", ha="center")
+        fig.tight_layout()
+        return fig
+    first = next(iter(chosen.values()))
+    window = choose_window(min(len(r) for r in chosen.values()), window)
+    plot_runs(ax[0], chosen, "test_accuracy", window, ylabel="test accuracy on the new task")
+    plot_runs(ax[1], chosen, "weight_norm", window, relative=True, ylabel="weight norm / first tasks")
+    _legend(ax[0], fontsize=8)
+    fig.tight_layout()
+    return caption(fig, data=first.data_label, profile=first.config["profile"],
+                   scale=f"{first.scale} ({source}); {window}-task moving average, ±std band")
 
 
 def figure2_summary(summary: dict, title: str, profile: str = "paper"):

@@ -453,36 +453,11 @@ def stored_path(name: str) -> Path:
     return candidates[-1] / name
 
 
-def stored_dir(experiment: str) -> Path:
-    """The repository's ``results/<experiment>`` folder (see :func:`stored_path`).
-
-    Introduced in: 04 · Permuted MNIST
-    """
-    return stored_path(experiment)
-
-
 #: Title prefixes for data that stands in for the paper's (a figure must never pass it off as such).
 SUBSTITUTE_TITLES = {
     "standin": "STAND-IN DATA (generated, not CIFAR-100)",
     "mnist-pairs": "OFFLINE PROXY (MNIST digit pairs, not CIFAR-100)",
 }
-
-
-def stored_runs(name: str, *, expect: dict | None = None, show: bool = True) -> dict:
-    """The stored runs under the repository's ``results/<name>``, as ``{label: Run}``, each checked
-    by :func:`load_run` (with ``expect``). With ``show``, prints one provenance line per run, or where
-    it looked when there are none. What every chapter's "stored runs" section starts with.
-
-    Introduced in: 04 · Permuted MNIST
-    """
-    root = stored_dir(name)
-    runs = {r.label: r for r in load_runs(root, expect=expect, require_complete=False)}
-    if show:
-        for r in runs.values():
-            print(r.provenance_line())
-        if not runs:
-            print(f"no stored runs found under {root} (they live in the repository's results/ folder)")
-    return runs
 
 
 def titled(title: str, data_source: str) -> str:

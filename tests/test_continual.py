@@ -121,7 +121,6 @@ def test_stored_path_finds_repository_results():
     from qcl_helpers import results
 
     assert results.stored_path("bench_qnn_cpu.json").is_file()
-    assert results.stored_dir("permuted-mnist") == results.stored_path("permuted-mnist")
     assert not results.stored_path("no-such-result").exists()
 
 
