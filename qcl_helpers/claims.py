@@ -25,11 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from . import results, sweep
+from .plotting import moving_average, summary_extent
 
 #: The smallest accuracy change (absolute) the verdicts treat as an effect.
 MIN_EFFECT = 0.01
 #: Ant: an evaluation return above this means the agent walks (standing still earns about 1,000).
 WALKING = 2000.0
+#: Ant: a run *collapses* when it ends more than this fraction below its best average return.
+COLLAPSE = 0.25
+#: Ant: how many evaluations the moving average of a run's "best average return" spans.
+RL_WINDOW = 5
+#: The share of tasks (or evaluations) at each end that the rules compare.
 FRACTION = 0.1
 
 
@@ -108,6 +114,87 @@ def growth(runs, metric: str) -> Stat:
     return Stat(vals)
 
 
+def eval_stats(run, window: int = RL_WINDOW, tail: float = FRACTION) -> dict:
+    """What one PPO run's evaluation history says about Figure 3's claim, computed from its rows:
+
+    * ``peak``, ``peak_steps``: the best ``window``-evaluation moving average of the evaluation
+      return, and the step of that window's last evaluation;
+    * ``last``, ``last_length``: the mean return and mean episode length over the last ``tail``
+      fraction of the evaluations (at least one);
+    * ``fall``: ``(peak - last) / max(|peak|, 1)``, how far the run ends below its best;
+    * ``slope``: the least-squares slope of the return over the second half of the evaluations,
+      in return per million steps (positive: still improving).
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    y, steps = np.asarray(run["mean_reward"], dtype=float), np.asarray(run.steps, dtype=float)
+    if y.size < 2:
+        raise ValueError(f"{run.label}: eval_stats needs at least two evaluations, the run has {y.size}")
+    idx, ma, _ = moving_average(y, window)
+    best = int(np.argmax(ma))
+    k = max(1, int(round(tail * y.size)))
+    half = slice(y.size // 2, None)
+    slope = float(np.polyfit(steps[half] / 1e6, y[half], 1)[0]) if y[half].size >= 2 else float("nan")
+    peak, last = float(ma[best]), float(np.mean(y[-k:]))
+    return {"peak": peak, "peak_steps": int(steps[idx[best]]), "last": last,
+            "last_length": float(np.mean(np.asarray(run["mean_length"], dtype=float)[-k:])),
+            "fall": (peak - last) / max(abs(peak), 1.0), "slope": slope}
+
+
+@dataclass
+class RLFamily:
+    """Figure 3's numbers for one PPO configuration over its seeds (:func:`eval_stats` per seed):
+    the best average return, the fall from it and the late slope, each as mean ± standard error.
+
+    It *walked* on a seed whose best average exceeds :data:`WALKING`; it *collapsed* when it walked
+    on average and ends more than :data:`COLLAPSE` below its best by two standard errors; it is
+    *stable* when it ends within :data:`COLLAPSE` of its best by two standard errors.
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+
+    label: str
+    peak: Stat
+    fall: Stat
+    slope: Stat
+    walked: int
+
+    @property
+    def collapsed(self) -> bool:
+        return self.peak.mean > WALKING and self.fall.mean - 2 * self.fall.sem > COLLAPSE
+
+    @property
+    def stable(self) -> bool:
+        return self.fall.mean + 2 * self.fall.sem <= COLLAPSE
+
+    def fall_words(self) -> str:
+        """The collapse verdict in words."""
+        if self.fall.mean - 2 * self.fall.sem > COLLAPSE:
+            return f"it collapses (more than {COLLAPSE:.0%} below its best, by two standard errors)"
+        if self.stable:
+            return f"no collapse (within {COLLAPSE:.0%} of its best, by two standard errors)"
+        return "undecided at two standard errors"
+
+    def trend_words(self) -> str:
+        """The sign of the late slope in words."""
+        if self.slope.mean - 2 * self.slope.sem > 0:
+            return "still improving"
+        if self.slope.mean + 2 * self.slope.sem < 0:
+            return "falling"
+        return "no trend distinguishable from zero"
+
+
+def rl_family(runs, window: int = RL_WINDOW) -> RLFamily | None:
+    """:class:`RLFamily` of one configuration's runs (one per seed), from those with an evaluation
+    after training (``None`` if none has). Introduced in: 06 · Reinforcement learning on Ant"""
+    runs = [r for r in runs if len(r) >= 2]
+    if not runs:
+        return None
+    stats = [eval_stats(r, window) for r in runs]
+    peak, fall, slope = (Stat([x[k] for x in stats]) for k in ("peak", "fall", "slope"))
+    return RLFamily(runs[0].label, peak, fall, slope, sum(x["peak"] > WALKING for x in stats))
+
+
 def loses(stat: Stat) -> bool:
     """Accuracy declines by more than :data:`MIN_EFFECT`, beyond two standard errors."""
     return stat.mean - 2 * stat.sem > MIN_EFFECT
@@ -131,32 +218,27 @@ def _family(runs: dict, fam: str) -> dict:
 
 
 def _evidence(summary, grid: str, runs: dict) -> str:
-    from .plotting import summary_extent
-
-    entries = list(summary["configurations"].values())
-    done = all(e["complete"] for e in entries) and not summary.get("partial")
-    data = "; ".join(sorted({e["data_label"] for e in entries}))
+    data = "; ".join(sorted({e["data_label"] for e in summary["configurations"].values()}))
     profile = next(iter(runs.values()))[0].config["profile"]
     return (f"sweep {grid} ({profile} profile): {data}; {summary_extent(summary)}"
-            + ("" if done else " (PARTIAL: some runs unfinished)"))
+            + (" (PARTIAL: some runs unfinished)" if summary.get("partial") else ""))
 
 
-def _claim(root, grid: str, figure: str, claim: str, judge) -> Verdict:
-    """One claims-table row: ``judge(runs) -> (numbers, verdict)`` on the stored sweep ``grid``, or
-    "not run yet" when it is not stored; on an unfinished sweep the verdict is provisional."""
+def _claim(root, grid: str, figure: str, claim: str, judge, needs: tuple = ()) -> Verdict:
+    """One claims-table row: ``judge(runs) -> (numbers, verdict)`` on the stored sweep ``grid``;
+    "not run yet" when it is not stored or has no run of a family in ``needs``; on an unfinished
+    sweep the verdict is provisional."""
     summary, runs = load_grid(root, grid)
     if summary is None:
         return Verdict(claim, figure, f"sweep {grid}: not stored yet", "", "not run yet")
-    numbers, verdict = judge(runs)
     evidence = _evidence(summary, grid, runs)
-    if "PARTIAL" in evidence and not verdict.startswith("not run"):
+    missing = [fam for fam in needs if not _family(runs, fam)]
+    if missing:
+        return Verdict(claim, figure, evidence, "", f"not run yet (no {missing[0].upper()} run stored)")
+    numbers, verdict = judge(runs)
+    if summary.get("partial"):
         verdict = f"pending (provisional: {verdict})"
     return Verdict(claim, figure, evidence, numbers, verdict)
-
-
-def _missing_family(mlp, qnn) -> tuple:
-    """``(numbers, verdict)`` of a claim comparing both families when one has no stored run yet."""
-    return "", f"not run yet (no {'MLP' if not mlp else 'QNN'} run stored)"
 
 
 def plasticity_claims(root, grid: str, figure: str) -> list:
@@ -181,12 +263,10 @@ def _growth_claim(root, grid: str, figure: str, claim: str, metric: str, name: s
     def judge(runs):
         mlp = {v[0].label: growth(v, metric) for v in _family(runs, "mlp").values()}
         qnn = {v[0].label: growth(v, metric) for v in _family(runs, "qnn").values()}
-        if not mlp or not qnn:  # a claim about both families needs runs of both
-            return _missing_family(mlp, qnn)
         numbers = "; ".join(f"{k}: {name} last/first {s}" for k, s in {**mlp, **qnn}.items())
         return numbers, combine([mlp_rule(s) for s in mlp.values()] + [qnn_rule(s) for s in qnn.values()])
 
-    return [_claim(root, grid, figure, claim, judge)]
+    return [_claim(root, grid, figure, claim, judge, needs=("mlp", "qnn"))]
 
 
 def norm_claims(root, grid: str, figure: str) -> list:
@@ -220,35 +300,25 @@ def quantum_data_claims(root, grid: str = "figure4") -> list:
         return ("; ".join(f"{best[0].label} - {k}: {s}" for k, s in diffs.items()),
                 combine(s.mean - 2 * s.sem > 0 for s in diffs.values()))
 
-    return [_claim(root, grid, "Fig. 4", "on quantum-native data the deepest QNN learns better than the MLPs", judge)]
+    return [_claim(root, grid, "Fig. 4", "on quantum-native data the deepest QNN learns better than the MLPs", judge,
+                   needs=("mlp", "qnn"))]
 
 
 def rl_claims(root, grid: str = "figure3") -> list:
-    """Figure 3: the MLP policy collapses after learning (it learned to walk, its best 5-point moving
-    average of the evaluation return exceeding ``WALKING`` on average over seeds, and its return over
-    the last 10 % of evaluations falls more than a quarter below that best, by two standard errors;
-    :func:`qcl_helpers.metrics.eval_stats`) while the QNN policy does not fall by a quarter.
-    Introduced in: 00 · What this book reproduces"""
-    from .metrics import eval_stats
-
+    """Figure 3: the MLP policy collapses after learning while the QNN policy does not fall by a
+    quarter, by the rules of :class:`RLFamily`. Introduced in: 00 · What this book reproduces"""
     def judge(runs):
-        if not _family(runs, "mlp") or not _family(runs, "qnn"):
-            return _missing_family(_family(runs, "mlp"), _family(runs, "qnn"))
         parts, flags = [], []
-        for fam, want in (("mlp", True), ("qnn", False)):
+        for fam in ("mlp", "qnn"):
             for v in _family(runs, fam).values():
-                v = [r for r in v if len(r) >= 2]  # an evaluation after training at least
-                if not v:
-                    continue
-                stats = [eval_stats(r, 5, FRACTION) for r in v]
-                st, peak = Stat([x["fall"] for x in stats]), Stat([x["peak"] for x in stats])
-                parts.append(f"{v[0].label}: best return {peak.mean:,.0f}, fall from best {st}")
-                collapsed = peak.mean > WALKING and st.mean - 2 * st.sem > 0.25
-                flags.append(collapsed if want else st.mean + 2 * st.sem <= 0.25)
+                f = rl_family(v)
+                if f is not None:
+                    parts.append(f"{f.label}: best return {f.peak.mean:,.0f}, fall from best {f.fall}")
+                    flags.append(f.collapsed if fam == "mlp" else f.stable)
         return "; ".join(parts), combine(flags)
 
     return [_claim(root, grid, "Fig. 3", "the MLP policy collapses after learning; the QNN policy stays stable",
-                   judge)]
+                   judge, needs=("mlp", "qnn"))]
 
 
 def table(root=None) -> list:
@@ -266,8 +336,6 @@ def saturation_claims(root, grid: str = "figure1") -> list:
     Introduced in: 00 · What this book reproduces
     """
     def judge(runs):
-        if not _family(runs, "mlp"):
-            return _missing_family({}, True)
         flags, parts = [], []
         for v in _family(runs, "mlp").values():
             w, g = growth(v, "weight_norm"), growth(v, "grad_norm")
@@ -277,7 +345,8 @@ def saturation_claims(root, grid: str = "figure1") -> list:
         return "; ".join(parts), combine(flags) if flags else "not seen (no MLP's weights grew)"
 
     return [_claim(root, grid, "Prop. 1",
-                   "Proposition 1 (book's version): growing weights saturate the network; gradients vanish", judge)]
+                   "Proposition 1 (book's version): growing weights saturate the network; gradients vanish", judge,
+                   needs=("mlp",))]
 
 
 def bound_claims(root, grid: str = "figure2") -> list:
@@ -285,14 +354,12 @@ def bound_claims(root, grid: str = "figure2") -> list:
 
     Introduced in: 00 · What this book reproduces
     """
-    from . import haar, models
+    from . import haar
 
     def judge(runs):
         flags, parts = [], []
         for v in _family(runs, "qnn").values():
-            c = v[0].config
-            qnn = models.paper_qnn(c["experiment"], depth=c["depth"])
-            bound = haar.fisher_trace_bound(qnn.theta.numel(), qnn.readout)
+            bound = haar.paper_fisher_bound(v[0].config["experiment"], v[0].config["depth"])
             peak = max(float(np.nanmax(r["fim_trace"])) for r in v)
             parts.append(f"{v[0].label}: largest Tr F {peak:.3g} of bound {bound:.3g} ({peak / bound:.2%})")
             flags.append(peak <= bound)

@@ -312,6 +312,18 @@ def fisher_trace_bound(n_params: int, readout) -> float:
     return float(n_params) * 4.0 * factor**2
 
 
+def paper_fisher_bound(experiment: str, depth: int) -> float:
+    """:func:`fisher_trace_bound` for the paper's QNN of ``experiment`` at ``depth`` (its parameter
+    count and readout), the ceiling a stored run's Fisher trace is checked against.
+
+    Introduced in: 08 · Fisher information and Haar integration
+    """
+    from .models import paper_qnn
+
+    qnn = paper_qnn(experiment, depth=depth)
+    return fisher_trace_bound(qnn.theta.numel(), qnn.readout)
+
+
 def likelihood_range(readout) -> tuple[float, float]:
     """The interval that ``p(y|x)`` of a ``<Z>`` readout can never leave: ``[sigma(-1), sigma(1)]``
     for one logit, ``[sigma(-2), sigma(2)]`` for the pair ``(e, -e)``.

@@ -316,34 +316,3 @@ def diagnostics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, k: int = 
     if fisher or (fisher is None and is_qnn):
         out["fisher_top_eigenvalues"] = fisher_top_eigenvalues(model, x, y, k=k)
     return out
-
-
-def eval_stats(run, window: int = 5, tail: float = 0.1) -> dict:
-    """What one PPO run's evaluation history says about Figure 3's claim, computed from its rows:
-
-    * ``peak``, ``peak_steps``: the best ``window``-evaluation moving average of the evaluation
-      return, and the step of that window's last evaluation;
-    * ``last``, ``last_length``: the mean return and mean episode length over the last ``tail``
-      fraction of the evaluations (at least one);
-    * ``fall``: ``(peak - last) / max(|peak|, 1)``, how far the run ends below its best;
-    * ``slope``: the least-squares slope of the return over the second half of the evaluations,
-      in return per million steps (positive: still improving).
-
-    Introduced in: 06 · Reinforcement learning on Ant (pure numbers: no RL packages needed)
-    """
-    import numpy as np
-
-    from .plotting import moving_average
-
-    y, steps = np.asarray(run["mean_reward"], dtype=float), np.asarray(run.steps, dtype=float)
-    if y.size < 2:
-        raise ValueError(f"{run.label}: eval_stats needs at least two evaluations, the run has {y.size}")
-    idx, ma, _ = moving_average(y, min(int(window), y.size))
-    best = int(np.argmax(ma))
-    k = max(1, int(round(tail * y.size)))
-    half = slice(y.size // 2, None)
-    slope = float(np.polyfit(steps[half] / 1e6, y[half], 1)[0]) if y[half].size >= 2 else float("nan")
-    peak, last = float(ma[best]), float(np.mean(y[-k:]))
-    return {"peak": peak, "peak_steps": int(steps[idx[best]]), "last": last,
-            "last_length": float(np.mean(np.asarray(run["mean_length"], dtype=float)[-k:])),
-            "fall": (peak - last) / max(abs(peak), 1.0), "slope": slope}

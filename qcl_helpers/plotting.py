@@ -427,12 +427,14 @@ def summary_colors(summary: dict) -> dict:
 
 
 def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = False, n_ref: int = 10,
-                 ylabel: str | None = None, x: str | None = None, x_scale: float = 1.0) -> list:
+                 ylabel: str | None = None, x: str | None = None, x_scale: float = 1.0,
+                 xlabel: str | None = None) -> list:
     """Per configuration of a sweep summary: the moving average of the mean over seeds of ``metric``
     per task, with a band of ± one standard error over seeds (moving-averaged too). ``relative``
     divides by the mean over the first ``n_ref`` tasks (the paper's Figure 1 d-e). ``x`` names a
     per-row metric to use as the horizontal axis instead of the task (e.g. ``"steps"`` of a PPO
-    sweep, divided by ``x_scale``), each moving average placed at its window's last row. Returns the lines.
+    sweep, divided by ``x_scale``), each moving average placed at its window's last row; ``xlabel``
+    overrides the axis label this implies. Returns the lines.
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -459,9 +461,15 @@ def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = 
             ax.fill_between(xs, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
                             lw=0)
         lines.append(line)
-    ax.set_xlabel("task" if x is None else x.replace("_", " ") + (f" (÷ {x_scale:,.0f})" if x_scale != 1 else ""))
+    ax.set_xlabel(xlabel or ("task" if x is None else
+                             x.replace("_", " ") + (f" (÷ {x_scale:,.0f})" if x_scale != 1 else "")))
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     return lines
+
+
+def _is_ppo(entries) -> bool:
+    """Whether sweep-summary entries are of a PPO sweep (one row per evaluation, with steps)."""
+    return all("steps" in e["mean"] for e in entries)
 
 
 def summary_extent(summary: dict) -> str:
@@ -474,7 +482,7 @@ def summary_extent(summary: dict) -> str:
     seeds = sorted({len(e["seeds"]) for e in entries})
     rows = sorted({e["rows"] for e in entries})
     n = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}-{rows[-1]:,}"
-    if all("steps" in e["mean"] for e in entries):  # a PPO sweep: one row per evaluation
+    if _is_ppo(entries):  # one row per evaluation
         n = f"{n} evaluations up to {max(int(e['mean']['steps'][-1]) for e in entries):,} steps"
     else:
         n = f"{n} tasks"
@@ -488,7 +496,7 @@ def summary_caption(fig, summary: dict, profile: str):
     """
     entries = list(summary["configurations"].values())
     data = "; ".join(sorted({e["data_label"] for e in entries}))
-    unit = "evaluation" if all("steps" in e["mean"] for e in entries) else "task"
+    unit = "evaluation" if _is_ppo(entries) else "task"
     scale = (f"{summary_extent(summary)}; {summary['window']}-{unit} moving average of the mean over seeds, "
              "band ± one standard error")
     return caption(fig, data=data, profile=profile, scale=scale)
@@ -665,6 +673,37 @@ def compare_sizes(runs, depth: int, width: int, window: int, source: str):
     fig.tight_layout()
     return caption(fig, data=first.data_label, profile=first.config["profile"],
                    scale=f"{first.scale} ({source}); {window}-task moving average, ±std band")
+
+
+def figure3_summary(summary: dict, runs: dict, title: str, profile: str = "paper"):
+    """The paper's Figure 3 from a stored sweep, with the episode length beside it: (a) evaluation
+    return and (b) mean episode length against environment steps, the mean over seeds (moving
+    average, band ± one standard error) and each seed's own moving average as a thin line.
+    ``runs`` maps configuration keys to their runs (one per seed), as
+    :func:`qcl_helpers.claims.load_grid` returns them. Returns the captioned figure.
+
+    Introduced in: 06 · Reinforcement learning on Ant
+    """
+    import matplotlib.pyplot as plt
+
+    colors = summary_colors(summary)
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 1.5, 3.8))
+    for ax, metric, label in ((axes[0], "mean_reward", "evaluation return\n(10 deterministic episodes)"),
+                              (axes[1], "mean_length", "mean episode length (steps)")):
+        plot_summary(ax, summary, metric, ylabel=label, x="steps", x_scale=1e6,
+                     xlabel="environment steps (millions)")
+        for key, members in runs.items():
+            for r in members:
+                if len(r) >= summary["window"]:
+                    idx, ma, _ = moving_average(r[metric], summary["window"])
+                    ax.plot(r.steps[idx] / 1e6, ma, color=colors.get(key), lw=1.0, alpha=0.8, ls=":")
+    axes[0].axhline(1000, ls="--", color="0.5", lw=0.8, label="standing still (about 1,000)")
+    axes[0].set_title("(a) evaluation return: mean over seeds, dotted: each seed")
+    axes[1].set_title("(b) episode length (1,000 = never fell)")
+    _legend(axes[0], fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return summary_caption(fig, summary, profile)
 
 
 def figure2_summary(summary: dict, title: str, profile: str = "paper"):

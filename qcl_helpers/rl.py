@@ -303,12 +303,12 @@ def policy_kwargs(config: PPOConfig) -> dict:
 
     Introduced in: 06 · Reinforcement learning on Ant
     """
+    kwargs = {"net_arch": config.arch(), "log_std_init": config.log_std_init}
     if config.model == "qnn":
-        return {"features_extractor_class": QNNFeatures,
-                "features_extractor_kwargs": {"n_qubits": config.n_qubits, "depth": config.depth,
-                                              "seed": config.seed},
-                "net_arch": config.arch(), "log_std_init": config.log_std_init}
-    return {"net_arch": config.arch(), "log_std_init": config.log_std_init}
+        kwargs.update(features_extractor_class=QNNFeatures,
+                      features_extractor_kwargs={"n_qubits": config.n_qubits, "depth": config.depth,
+                                                 "seed": config.seed})
+    return kwargs
 
 
 def build_agent(config: PPOConfig, env=None, device: str = "cpu"):
@@ -354,39 +354,6 @@ def plot_evals(runs, window: int, *, ax=None, baseline: float | None = None, poi
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best")
     return ax
-
-
-def figure3_summary(summary: dict, runs: dict, title: str, profile: str = "paper"):
-    """The paper's Figure 3 from a stored sweep, with the episode length beside it: (a) evaluation
-    return and (b) mean episode length against environment steps, the mean over seeds (moving
-    average, band ± one standard error) and each seed's own moving average as a thin line.
-    ``runs`` maps configuration keys to their runs (one per seed), as
-    :func:`qcl_helpers.claims.load_grid` returns them. Returns the captioned figure.
-
-    Introduced in: 06 · Reinforcement learning on Ant
-    """
-    import matplotlib.pyplot as plt
-
-    from . import plotting
-
-    colors = plotting.summary_colors(summary)
-    fig, axes = plt.subplots(1, 2, figsize=(plotting.COLUMN_WIDTH * 1.5, 3.8))
-    for ax, metric, label in ((axes[0], "mean_reward", "evaluation return\n(10 deterministic episodes)"),
-                              (axes[1], "mean_length", "mean episode length (steps)")):
-        plotting.plot_summary(ax, summary, metric, ylabel=label, x="steps", x_scale=1e6)
-        for key, members in runs.items():
-            for r in members:
-                if len(r) >= summary["window"]:
-                    idx, ma, _ = plotting.moving_average(r[metric], summary["window"])
-                    ax.plot(r.steps[idx] / 1e6, ma, color=colors.get(key), lw=1.0, alpha=0.8, ls=":")
-        ax.set_xlabel("environment steps (millions)")
-    axes[0].axhline(1000, ls="--", color="0.5", lw=0.8, label="standing still (about 1,000)")
-    axes[0].set_title("(a) evaluation return: mean over seeds, dotted: each seed")
-    axes[1].set_title("(b) episode length (1,000 = never fell)")
-    plotting._legend(axes[0], fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return plotting.summary_caption(fig, summary, profile)
 
 
 def save_policy(agent, path) -> None:

@@ -94,6 +94,11 @@ def test_fisher_bound_and_range():
     assert haar.likelihood_range(readouts.PauliZ(0, pair=True))[1] == pytest.approx(1 / (1 + math.exp(-2)))
     with pytest.raises(ValueError):
         haar.fisher_trace_bound(10, readouts.BasisLogits(10))
+    # the split-CIFAR QNN: 10-qubit brickwall, <Z_9> pair readout, 15 angles per gate
+    n = circuits.brickwall(10, 10).n_params
+    assert haar.paper_fisher_bound("split-cifar100", 10) == pytest.approx(n * 4 * (2 / (1 + math.exp(-2))) ** 2)
+    # control: the single-logit constant (sigma(1)), the plausible slip, is a different bound
+    assert haar.paper_fisher_bound("split-cifar100", 10) != pytest.approx(n * 4 / (1 + math.exp(-1)) ** 2)
 
 
 def test_check_projector_variance(capsys):

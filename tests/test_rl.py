@@ -114,9 +114,8 @@ def test_interrupt_and_resume_keeps_history(tmp_path):
 
 
 def test_normalized_run_keeps_its_statistics_through_resume_evaluation_and_replay(tmp_path):
-    P = TINY.replace(ant=dataclasses.replace(TINY.ant, normalize=True, log_std_init=-1.0))
-    cfg = ant.make_config("mlp", profile=P, seed=0)
-    assert cfg.normalize and cfg.log_std_init == -1.0
+    cfg = ant.make_config("mlp", profile=TINY, seed=0)
+    assert cfg.normalize and cfg.log_std_init == -1.0  # every profile's choice (AntSizes)
     first = rl.run_ppo(cfg, tmp_path, progress=False, stop_after=256)
     vn = first.agent.get_vec_normalize_env()
     assert vn is not None and vn.obs_rms.count > 256  # updated by the 256 training steps
@@ -134,6 +133,24 @@ def test_normalized_run_keeps_its_statistics_through_resume_evaluation_and_repla
     got, _ = player.predict(player.get_vec_normalize_env().normalize_obs(obs), deterministic=True)
     raw, _ = player.predict(obs, deterministic=True)  # control: without the statistics it acts otherwise
     assert np.allclose(got, want, atol=1e-6) and not np.allclose(raw, want, atol=1e-2)
+    ep = rl.play_episode(player, cfg, seed=0, max_steps=20)
+    assert ep["length"] == 20 and np.isfinite(ep["return"])
+
+
+def test_a_run_on_raw_observations_stores_and_replays_without_statistics(tmp_path):
+    # normalize=False: PPOConfig's default, what a config from before VecNormalize loads as
+    P = TINY.replace(ant=dataclasses.replace(TINY.ant, normalize=False))
+    cfg = ant.make_config("mlp", profile=P, seed=0)
+    first = rl.run_ppo(cfg, tmp_path, progress=False, stop_after=256)
+    assert first.agent.get_vec_normalize_env() is None
+    done = rl.run_ppo(cfg, tmp_path, progress=False)  # resumed from a checkpoint without statistics
+    assert done.complete and done.agent.get_vec_normalize_env() is None
+    player = rl.load_policy(tmp_path)
+    assert player.get_vec_normalize_env() is None
+    obs = rl.make_env(cfg, 1, seed=4).reset()
+    want, _ = done.agent.predict(obs, deterministic=True)
+    got, _ = player.predict(obs, deterministic=True)
+    assert np.allclose(got, want, atol=1e-6)
     ep = rl.play_episode(player, cfg, seed=0, max_steps=20)
     assert ep["length"] == 20 and np.isfinite(ep["return"])
 
@@ -219,55 +236,3 @@ def test_command_line_runs_and_rejects_bad_input(tmp_path, capsys):
     run = results.load_run(tmp_path / "mlp", require_complete=False)
     assert run.config["model"] == "mlp" and run.config["seed"] == 2
     assert [r["steps"] for r in run.rows] == [0, 1024]  # the first evaluation boundary after 512 steps
-
-
-def _rl_run(tmp_path, rewards, lengths, model="mlp", seed=0):
-    folder = tmp_path / f"{model}_s{seed}"
-    cfg = dict(experiment="ant", model=model, depth=12 if model == "qnn" else None, seed=seed, kind="rl",
-               total_steps=100_000 * (len(rewards) - 1), profile="paper", label=model.upper(), data_label="Ant",
-               git_commit="0" * 40, versions={}, date="d", device="cpu", net_arch={"pi": [1024, 256]})
-    results.write_config(folder, cfg)
-    results.write_metrics(folder, [dict(steps=100_000 * i, mean_reward=float(r), mean_length=float(n))
-                                   for i, (r, n) in enumerate(zip(rewards, lengths))])
-    return results.load_run(folder)
-
-
-def test_eval_stats_peak_fall_slope_and_length(tmp_path):
-    # 21 evaluations: rises 1000 -> 3000 over the first 11, then falls linearly to 1000; episodes shorten.
-    y = np.concatenate([np.linspace(1000, 3000, 11), np.linspace(2800, 1000, 10)])
-    n = np.concatenate([np.full(11, 1000.0), np.linspace(900, 100, 10)])
-    st = metrics.eval_stats(_rl_run(tmp_path, y, n), window=3, tail=0.1)
-    assert st["peak"] == pytest.approx((2800 + 3000 + 2800) / 3)  # best 3-point average, centred on the top
-    assert st["peak_steps"] == 1_100_000  # the window's last evaluation
-    assert st["last"] == pytest.approx((1200 + 1000) / 2)  # the last 10 % of 21 evaluations: 2
-    assert st["last_length"] == pytest.approx(np.mean(n[-2:]))
-    assert st["fall"] == pytest.approx((st["peak"] - 1100) / st["peak"])
-    # second half = evaluations 10..20: falling 200 per 100k steps except the first point
-    assert st["slope"] == pytest.approx(np.polyfit(np.arange(10, 21) / 10, y[10:], 1)[0])
-    assert st["slope"] < -1000
-    # control: a slope over the whole run (the plausible slip) says "no trend", far from the second half's
-    assert abs(np.polyfit(np.arange(21) / 10, y, 1)[0] - st["slope"]) > 1000
-    with pytest.raises(ValueError, match="at least two evaluations"):
-        metrics.eval_stats(_rl_run(tmp_path / "one", [1000.0], [1000.0]))
-
-
-def test_figure3_summary_draws_bands_per_run_lines_and_caption(tmp_path):
-    from qcl_helpers import sweep
-
-    rng = np.random.default_rng(0)
-    planned = []
-    for model in ("qnn", "mlp"):
-        for seed in (0, 1):
-            _rl_run(tmp_path / "figure3", 1000 + 100 * rng.normal(size=12), np.full(12, 1000.0), model, seed)
-            planned.append(sweep.PlannedRun(model, seed, {}, tmp_path / "figure3" / f"{model}_s{seed}", None))
-    sweep.write_summary("figure3", planned, 3, tmp_path)
-    from qcl_helpers import claims
-
-    summary, runs = claims.load_grid(tmp_path, "figure3")
-    fig = rl.figure3_summary(summary, runs, "test")
-    ax = fig.axes[0]
-    assert len(fig.axes) == 2 and ax.get_xlabel() == "environment steps (millions)"
-    dotted = [l for l in ax.get_lines() if l.get_linestyle() == ":"]
-    assert len(dotted) == 4  # one per run
-    assert max(l.get_xdata().max() for l in dotted) == pytest.approx(1.1)
-    assert "12 evaluations up to 1,100,000 steps, 2 seeds per configuration" in fig._qcl_caption
