@@ -206,6 +206,9 @@ def _task(spec: dict, folder: str) -> dict:
 def aggregate(grid_name: str, runs, window: int) -> dict:
     """The sweep's summary: per configuration, mean and standard error over seeds of every numeric
     per-row metric (over the rows all its seeds have), and their ``window``-row moving averages.
+    Where some of a configuration's seeds have finished and others not (a sweep half-way), only the
+    finished ones are summarized and the others are listed in ``unfinished_seeds``; the
+    configuration is then not ``complete``.
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -224,11 +227,17 @@ def aggregate(grid_name: str, runs, window: int) -> dict:
         loaded = [run for run in loaded if len(run)]
         if not loaded:
             continue
+        waiting = [run.config["seed"] for run in loaded if not run.complete]
+        if len(waiting) < len(loaded):  # half-way: the finished seeds speak, the unfinished ones wait
+            loaded = [run for run in loaded if run.complete]
+        else:
+            waiting = []
         n = min(len(run) for run in loaded)
         metrics = sorted({k for run in loaded for row in run.rows[:n] for k, v in row.items()
                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
         entry = {"label": loaded[0].label, "data_label": loaded[0].data_label, "seeds": [run.config["seed"] for run in loaded],
-                 "rows": n, "complete": all(run.complete for run in loaded),
+                 "rows": n, "complete": all(run.complete for run in loaded) and not waiting,
+                 "unfinished_seeds": waiting,
                  "folders": [run.path.name for run in loaded],
                  "commits": sorted({str(run.config.get("git_commit")) for run in loaded}),
                  "config": {k: v for k, v in results.identity(loaded[0].config).items() if k != "seed"},

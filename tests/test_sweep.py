@@ -45,6 +45,25 @@ def test_tiny_sweep_runs_every_configuration_and_seed(plain, capsys):
     assert "runs: 4 finished · 0 started · 0 waiting (of 4)" in out and "qnn-dp2" in out
 
 
+def test_a_half_finished_configuration_is_summarized_by_its_finished_seeds(plain, tmp_path):
+    import shutil
+
+    _, _, runs = sweep.plan("figure4", profile="ci", seeds=2, tasks=3, out=plain)
+    copies = []
+    for r in runs:  # the same runs, seed 1 of the MLP cut back to one task (still running)
+        dest = tmp_path / "figure4" / r.folder.name
+        shutil.copytree(r.folder, dest)
+        copies.append(sweep.PlannedRun(r.key, r.seed, r.spec, dest, r.config))
+        if (r.key, r.seed) == ("mlp-nw64", 1):
+            results.write_metrics(dest, results.read_metrics(dest)[:1])
+    summary = sweep.aggregate("figure4", copies, 2)
+    mlp, qnn = summary["configurations"]["mlp-nw64"], summary["configurations"]["qnn-dp2"]
+    seed0 = next(results.load_run(r.folder) for r in runs if (r.key, r.seed) == ("mlp-nw64", 0))
+    assert mlp["seeds"] == [0] and mlp["unfinished_seeds"] == [1] and mlp["rows"] == 3 and not mlp["complete"]
+    assert np.allclose(mlp["mean"]["test_accuracy"], seed0["test_accuracy"])
+    assert qnn["seeds"] == [0, 1] and qnn["unfinished_seeds"] == [] and qnn["complete"]
+
+
 def test_a_finished_sweep_does_nothing_and_says_so(plain, capsys):
     before = {p: p.stat().st_mtime_ns for p in plain.rglob(results.METRICS)}
     assert main(TINY + ["--out", str(plain)]) == 0
