@@ -178,10 +178,16 @@ def test_bad_inputs_give_clear_errors(tmp_path):
 
 
 FIGURE3 = Path(__file__).resolve().parent.parent / "results" / "figure3"
-#: Tolerance for a rerun of a stored PPO run's first evaluations on the same kind of machine: 1 %
-#: relative. Training is deterministic given the seed, but MuJoCo's contacts amplify last-bit
-#: differences (another BLAS kernel, another CPU) over the 1,000 steps of an episode.
-RL_TOL = 0.01
+#: Tolerances for a rerun of a stored PPO run's first evaluations (relative). The evaluation before
+#: any update depends only on the initialization, the environment and its seeds: 1 %. After the
+#: first interval, training is deterministic on one machine but not across CPUs: rounding in another
+#: BLAS kernel path changes the updates (as in test_stored_results.py) and MuJoCo's contacts amplify
+#: it over an episode. Measured: the stored first evaluations after 100,352 steps (987 and 942, made
+#: on one machine) came out 934 and 992 on another, 5.3 % both; the spread of the 10 episodes' returns
+#: moved by 40-60 %, so it is not compared after training. Hence 15 % on the mean return and episode
+#: length. What the check sees after 100k steps: the exploration noise (the control, SB3's default
+#: sigma = 1, falls: return 10, episodes of 30 steps), not yet the learning rate (lr / 10 gave 968).
+RL_TOL_BEFORE, RL_TOL_AFTER = 0.01, 0.15
 
 
 def _figure3_configurations():
@@ -195,8 +201,12 @@ def _figure3_configurations():
 def _rl_mismatches(stored: list, fresh: list) -> list:
     bad = []
     for s, f in zip(stored, fresh):
-        for key in ("steps", "mean_reward", "std_reward", "mean_length"):
-            if abs(f[key] - s[key]) > RL_TOL * max(abs(s[key]), 1.0):
+        before = s["steps"] == 0
+        keys = ("steps", "mean_reward", "std_reward", "mean_length") if before else ("steps", "mean_reward",
+                                                                                   "mean_length")
+        for key in keys:
+            tol = RL_TOL_BEFORE if before or key == "steps" else RL_TOL_AFTER
+            if abs(f[key] - s[key]) > tol * max(abs(s[key]), 1.0):
                 bad.append(f"steps {s['steps']}: {key} stored {s[key]!r}, now {f[key]!r}")
     return bad
 

@@ -5,12 +5,24 @@ Every run folder of a stored sweep (``results/<grid>/``) must have been made fro
 as in CI; a shallow clone or an installed package has none, and the loader does not need it).
 
 **Reproducibility**: for every stored configuration, rerunning its first two tasks with today's
-code reproduces the stored rows. Tolerances: accuracies within 2 test samples (one flipped
-prediction on either side of a decision boundary moves an accuracy by 1/n_test), every other metric
-to 1e-3 relative. The runs are float32/complex64 on CPU: a different BLAS build or CPU may reorder
-sums (relative changes ~1e-6 per operation), which two tasks of training amplify but not beyond this.
-A code change that alters results (a sign, an initialization, a data order) moves accuracies by far
-more than 2 samples and norms by far more than 1e-3, as the negative control below shows.
+code reproduces the stored rows, to tolerances set by what float rounding alone does:
+
+* What is measured before the first update (task 0's weight norm, gradient norm and dead-unit
+  fraction) depends only on the initialization, the data, the preprocessing and the loss: it must
+  agree to 1e-3 relative (rounding on another CPU changes it by ~1e-5).
+* What follows training depends on the order of floating-point sums too, and Adam amplifies that:
+  a gradient component near zero whose sign flips gets a full step of the learning rate. Another CPU
+  (or BLAS kernel path) therefore ends a task somewhere else. Measured on the stored figure1 runs
+  (made on one machine; rerun on another, and there under three kernel paths: AVX-512,
+  ``MKL_CBWR=COMPATIBLE``, ``ATEN_CPU_CAPABILITY=avx2``), the largest changes over the first two tasks
+  were: QNN DP4 test accuracy 0.037 and train loss 7.4 %, weight norm after a task 0.11 %, gradient
+  norm after a task 34 %, top Fisher eigenvalues up to 2.6x; MLP NW256 train loss 1.5 %, accuracy
+  0.0005. So after training: accuracy within 0.06, train loss within 15 %, weight norm within 1 %;
+  the gradient norm, Fisher and representation diagnostics after training are not compared (they
+  are that sensitive by nature).
+* The controls below show plausible wrong results failing these tolerances: another initialization
+  seed (caught before training) and a learning rate divided by three (caught after training: the
+  train loss of the first task moves by about 80 %, the weight norm after it by about 20 %).
 """
 import dataclasses
 import json
@@ -62,18 +74,29 @@ def test_stored_run_is_clean_and_from_this_history(folder):
             f"{folder.name}: commit {commit[:12]} is not an ancestor of HEAD"
 
 
-def _close(stored: dict, fresh: dict, n_test: int) -> list:
+#: Measured before the first update of task 0: only rounding separates a rerun from the stored row.
+BEFORE_TRAINING = ("weight_norm", "grad_norm", "dead_fraction")
+#: After training: (absolute or relative, tolerance), from the measurements in the module docstring.
+AFTER_TRAINING = {"test_accuracy": ("abs", 0.06), "train_loss": ("rel", 0.15), "weight_norm": ("rel", 0.01)}
+
+
+def _close(stored: dict, fresh: dict) -> list:
+    """The mismatches between a stored row and a rerun's (empty: reproduced)."""
     bad = []
-    for key, want in stored.items():
-        if key in SKIP:
+    checks = dict(AFTER_TRAINING)
+    if stored.get("task") == 0:
+        checks.update({k: ("rel", 1e-3) for k in BEFORE_TRAINING})
+    for key, (kind, tol) in checks.items():
+        want, got = stored.get(key), fresh.get(key)
+        if want is None:
+            if got is not None:
+                bad.append(f"{key}: stored none, now {got!r}")
             continue
-        got = fresh.get(key)
-        if isinstance(want, (int, float)) and not isinstance(want, bool) and want is not None:
-            tol = 2 / n_test + 1e-9 if key == "test_accuracy" else 1e-3 * max(abs(want), 1e-12)
-            if got is None or abs(got - want) > tol:
-                bad.append(f"{key}: stored {want!r}, now {got!r}")
-        elif got != want:
+        limit = tol if kind == "abs" else tol * max(abs(want), 1e-12)
+        if got is None or abs(got - want) > limit:
             bad.append(f"{key}: stored {want!r}, now {got!r}")
+    if stored.get("task") != fresh.get("task"):
+        bad.append(f"task: stored {stored.get('task')!r}, now {fresh.get('task')!r}")
     return bad
 
 
@@ -87,18 +110,25 @@ def _rerun(folder, tmp_path, **change):
 
 @pytest.mark.parametrize("folder", _configurations())
 def test_first_tasks_reproduce(folder, tmp_path):
-    cfg, fresh = _rerun(folder, tmp_path)
+    _, fresh = _rerun(folder, tmp_path)
     stored = results.read_metrics(folder)[:N_TASKS]
+    assert len(fresh.rows) == len(stored)
     for s, f in zip(stored, fresh.rows):
-        assert not _close(s, f, cfg.test_per_task), _close(s, f, cfg.test_per_task)
+        assert not _close(s, f), _close(s, f)
 
 
-def test_the_tolerance_passes_a_rerun_and_catches_a_changed_result(tmp_path):
-    """The check on a real run: the same configuration again passes; a changed result (another
-    initialization seed for the model, everything else equal) fails it."""
-    cfg = continual.make_config("xxz", "mlp", profile="ci", tasks=N_TASKS)
-    base = continual.run(cfg, tmp_path / "a", progress=False)
-    again = continual.run(cfg, tmp_path / "b", progress=False)
-    assert all(not _close(s, f, cfg.test_per_task) for s, f in zip(base.rows, again.rows))
-    changed = continual.run(dataclasses.replace(cfg, seed=1), tmp_path / "c", progress=False)
-    assert any(_close(s, f, cfg.test_per_task) for s, f in zip(base.rows, changed.rows))
+def test_the_tolerance_passes_a_rerun_and_catches_changed_results(tmp_path):
+    """On a real stored configuration (figure1's MLP NW16, the paper's): a rerun passes; another
+    initialization seed and a learning rate divided by three, everything else equal, fail."""
+    folder = next((STORED / "figure1").glob("permuted-mnist_mlp-nw16_paper_s0_*"), None)
+    if folder is None:
+        pytest.skip("the figure1 sweep's MLP NW16 is not stored here")
+    stored = results.read_metrics(folder)[:N_TASKS]
+    _, again = _rerun(folder, tmp_path / "again")
+    assert all(not _close(s, f) for s, f in zip(stored, again.rows))
+    _, seed = _rerun(folder, tmp_path / "seed", seed=1)
+    assert _close(stored[0], seed.rows[0])  # caught before any training
+    cfg = configs.from_dict(results.read_config(folder))
+    _, slower = _rerun(folder, tmp_path / "lr", lr=cfg.lr / 3)
+    caught = _close(stored[0], slower.rows[0])
+    assert caught and all(k.split(":")[0] in AFTER_TRAINING for k in caught)  # caught after training only
