@@ -240,10 +240,12 @@ def _runs_list(runs) -> list:
     return list(runs.values()) if isinstance(runs, dict) else list(runs)
 
 
+def _model_size(config: dict) -> tuple:
+    return config["model"], config.get("depth") if config["model"] == "qnn" else config.get("width")
+
+
 def _variant(run) -> tuple:
-    c = run.config
-    size = c["depth"] if c["model"] == "qnn" else c["width"]
-    return (size, str(c.get("data_source") or ""))
+    return (_model_size(run.config)[1], str(run.config.get("data_source") or ""))
 
 
 def run_colors(runs) -> dict:
@@ -619,10 +621,6 @@ def dead_units_figure(runs, window: int, summaries: list, profile: str):
     return caption(fig, data="; ".join(sorted(data)), profile=f"{left} (left), {profile} (right)", scale=scale)
 
 
-def _model_size(config: dict) -> tuple:
-    return config["model"], config.get("depth") if config["model"] == "qnn" else config.get("width")
-
-
 def variants_figure(summary: dict, released: dict | None, title: str, profile: str = "paper"):
     """A sweep that changes the training (chapter 04's fair budget or remedies, dashed) beside the
     same models with the released code's training from the sweep ``released`` (solid, same colour),
@@ -657,8 +655,7 @@ def compare_sizes(runs, depth: int, width: int, window: int, source: str):
     import matplotlib.pyplot as plt
 
     chosen = {r.label: r for r in _runs_list(runs) if not changes_training(r.config)
-              and (r.config["model"], r.config["depth"] if r.config["model"] == "qnn" else r.config["width"])
-              in {("qnn", depth), ("mlp", width)}}
+              and _model_size(r.config) in {("qnn", depth), ("mlp", width)}}
     fig, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.4))
     fig.suptitle(f"QNN DP{depth} vs MLP NW{width}")
     if not chosen:
