@@ -84,8 +84,9 @@ def load_grid(root, grid: str):
     return summary, runs
 
 
-def _window(n: int) -> int:
-    return max(1, int(round(FRACTION * n)))
+def _window(n: int, fraction: float = FRACTION) -> int:
+    """How many of ``n`` rows make the first or last ``fraction`` of them (at least one)."""
+    return max(1, int(round(fraction * n)))
 
 
 def decline(runs, metric: str = "test_accuracy") -> Stat:
@@ -132,7 +133,7 @@ def eval_stats(run, window: int = RL_WINDOW, tail: float = FRACTION) -> dict:
         raise ValueError(f"{run.label}: eval_stats needs at least two evaluations, the run has {y.size}")
     idx, ma, _ = moving_average(y, window)
     best = int(np.argmax(ma))
-    k = max(1, int(round(tail * y.size)))
+    k = _window(y.size, tail)
     half = slice(y.size // 2, None)
     slope = float(np.polyfit(steps[half] / 1e6, y[half], 1)[0]) if y[half].size >= 2 else float("nan")
     peak, last = float(ma[best]), float(np.mean(y[-k:]))
@@ -160,8 +161,13 @@ class RLFamily:
     walked: int
 
     @property
+    def fell(self) -> bool:
+        """It ends more than :data:`COLLAPSE` below its best, by two standard errors."""
+        return self.fall.mean - 2 * self.fall.sem > COLLAPSE
+
+    @property
     def collapsed(self) -> bool:
-        return self.peak.mean > WALKING and self.fall.mean - 2 * self.fall.sem > COLLAPSE
+        return self.peak.mean > WALKING and self.fell
 
     @property
     def stable(self) -> bool:
@@ -169,7 +175,7 @@ class RLFamily:
 
     def fall_words(self) -> str:
         """The collapse verdict in words."""
-        if self.fall.mean - 2 * self.fall.sem > COLLAPSE:
+        if self.fell:
             return f"it collapses (more than {COLLAPSE:.0%} below its best, by two standard errors)"
         if self.stable:
             return f"no collapse (within {COLLAPSE:.0%} of its best, by two standard errors)"
