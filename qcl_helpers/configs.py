@@ -58,6 +58,18 @@ def changes_training(config: dict) -> bool:
     return any(config.get(k) for k in TRAINING_CHANGES)
 
 
+def updates_per_task(config, n_train: int | None = None) -> int:
+    """Adam updates per task of a run: its fixed ``updates_per_task`` if set, else ``epochs`` whole
+    passes over ``n_train`` examples (default: its ``train_per_task``) in batches of ``batch_size``.
+    ``config`` is a :class:`RunConfig` or a run's ``config.json`` as a dict.
+
+    Introduced in: 04 · Permuted MNIST
+    """
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+    n = get("train_per_task") if n_train is None else n_train
+    return int(get("updates_per_task") or get("epochs") * -(-n // get("batch_size")))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a continual run (what ``config.json`` holds, minus provenance).

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import experiments, metrics, profiles, remedies, results
+from . import configs, experiments, metrics, profiles, remedies, results
 from .configs import ConfigError, RunConfig  # noqa: F401  (part of this module's interface)
 
 #: Per-task fields that depend on the machine, not on the run (left out of equality checks).
@@ -177,7 +177,7 @@ def run(config: RunConfig, out=None, *, progress: bool = True, device=None) -> r
                                      if config.model == "mlp" else None)}
             model.train()
             steps, tic = 0, time.perf_counter()
-            budget = config.updates_per_task or config.epochs * -(-len(x_tr) // config.batch_size)
+            budget = configs.updates_per_task(config, len(x_tr))
             epoch = 0
             while steps < budget:  # whole epochs, or a fixed number of updates (the last epoch partial)
                 if epoch > 0:

@@ -5,7 +5,7 @@ import numpy as np
 
 import pytest
 
-from qcl_helpers import continual, metrics, results
+from qcl_helpers import configs, continual, metrics, results
 from qcl_helpers.__main__ import main
 
 
@@ -94,6 +94,20 @@ def test_fair_budget_equalizes_epochs_and_optimizer_policy():
     qf, mf = mk("qnn", fair=True), mk("mlp", fair=True)
     assert (qf.epochs, qf.reset_optimizer) == (mf.epochs, mf.reset_optimizer) == (5, False)
     assert qf.slug().endswith("test-split_fair") and q.lr == 0.03 and m.lr == 1e-3
+
+
+def test_updates_per_task_counts_the_last_partial_batch():
+    mk = lambda m, src, **k: continual.make_config("permuted-mnist", m, profile="paper", data_source=src, **k)
+    # the paper: 5 epochs of ceil(60000 / 128) = 469 batches for the QNN, one epoch for the MLP
+    assert configs.updates_per_task(mk("qnn", "official")) == 2345
+    assert configs.updates_per_task(mk("mlp", "official")) == 469
+    # offline (8,000 images per task): the QNN keeps its epochs, the figure1 MLP the paper's updates
+    mk8k = lambda m, **k: mk(m, "test-split", train_per_task=8000, test_per_task=2000, **k)
+    offline = mk8k("qnn")
+    assert configs.updates_per_task(offline) == 5 * 63 != 5 * (8000 // 128)  # floor would drop a batch
+    assert configs.updates_per_task(mk8k("mlp", updates_per_task=469)) == 469
+    assert configs.updates_per_task(mk8k("mlp", fair=True).as_dict()) == 315
+    assert configs.updates_per_task(offline, n_train=128) == 5
 
 
 def test_stored_result_provenance_check(tmp_path):
