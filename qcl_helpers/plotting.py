@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .configs import changes_training
+from .configs import TRAINING_CHANGES, changes_training
 
 #: Colormaps per model family: QNN depths in blues, MLP widths in oranges/reds.
 FAMILY_CMAPS = {"qnn": "Blues", "mlp": "Oranges"}
@@ -248,6 +248,17 @@ def _variant(run) -> tuple:
     return (_model_size(run.config)[1], str(run.config.get("data_source") or ""))
 
 
+#: Line style of a run whose training departs from the released code's (solid): one per change,
+#: so that remedies of one model, drawn in its colour, stay apart.
+CHANGE_STYLES = dict(zip(TRAINING_CHANGES, ("--", "--", ":", "-.")))  # fair, L2, S&P, CBP
+
+
+def training_style(config: dict) -> str:
+    """The line style of a run (its ``config.json`` as a dict): solid with the released code's
+    training, else :data:`CHANGE_STYLES` of its first change. Introduced in: 04 · Permuted MNIST"""
+    return next((CHANGE_STYLES[k] for k in CHANGE_STYLES if config.get(k)), "-")
+
+
 def run_colors(runs) -> dict:
     """``{run label: colour}``: QNN depths from one colormap, MLP widths from another.
 
@@ -271,8 +282,8 @@ def plot_runs(ax, runs, key: str, window: int, *, relative: bool = False, n_ref:
               ylabel: str | None = None) -> None:
     """Moving average (±std band) of ``key`` per task for each run, in the family colours.
 
-    Runs with the fair budget or a remedy are dashed. ``relative=True`` divides by the mean over
-    the first ``n_ref`` tasks (the paper's Figure 1 d-e).
+    Runs with the fair budget or a remedy are dashed or dotted (:func:`training_style`).
+    ``relative=True`` divides by the mean over the first ``n_ref`` tasks (the paper's Figure 1 d-e).
 
     Introduced in: 04 · Permuted MNIST
     """
@@ -288,8 +299,8 @@ def plot_runs(ax, runs, key: str, window: int, *, relative: bool = False, n_ref:
             y = relative_to_start(y, n_ref)
         line = plot_band(ax, y, window, x=np.arange(1, len(y) + 1), label=r.label,
                          color=colors[r.label])
-        if line is not None and changes_training(r.config):
-            line.set_linestyle("--")
+        if line is not None:
+            line.set_linestyle(training_style(r.config))
     ax.set_xlabel("task")
     ax.set_ylabel(ylabel or key.replace("_", " "))
 
@@ -457,7 +468,7 @@ def plot_summary(ax, summary: dict, metric: str, *, keys=None, relative: bool = 
             scale = float(np.nanmean(raw[: max(1, min(n_ref, raw.size))]))
         n = len(e["seeds"])
         (line,) = ax.plot(xs, mean / scale, color=colors.get(key), lw=1.6,
-                          ls="--" if changes_training(e["config"]) else "-",
+                          ls=training_style(e["config"]),
                           label=f"{e['label']} ({n} seed{'s' if n != 1 else ''})")
         if np.isfinite(sem).any():
             ax.fill_between(xs, (mean - sem) / scale, (mean + sem) / scale, color=line.get_color(), alpha=0.25,
@@ -622,9 +633,9 @@ def dead_units_figure(runs, window: int, summaries: list, profile: str):
 
 
 def variants_figure(summary: dict, released: dict | None, title: str, profile: str = "paper"):
-    """A sweep that changes the training (chapter 04's fair budget or remedies, dashed) beside the
-    same models with the released code's training from the sweep ``released`` (solid, same colour),
-    if given: accuracy on each new task and relative weight norm, means over seeds with
+    """A sweep that changes the training (chapter 04's fair budget or remedies, dashed or dotted
+    by :func:`training_style`) beside the same models with the released code's training from the
+    sweep ``released`` (solid, same colour), if given: accuracy on each new task and relative weight norm, means over seeds with
     standard-error bands. Returns the captioned figure.
 
     Introduced in: 04 · Permuted MNIST

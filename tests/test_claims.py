@@ -151,6 +151,14 @@ def test_variants_figure_pairs_each_changed_run_with_its_released_model(tmp_path
     assert lines["MLP NW16 (1 seed)"].get_linestyle() == "--" and lines["MLP NW16 (2 seeds)"].get_linestyle() == "-"
     assert lines["MLP NW16 (1 seed)"].get_color() == lines["MLP NW16 (2 seeds)"].get_color()
     assert "1/2 seeds per configuration" in fig._qcl_caption
+    # three remedies of one model, in its colour: each its own line style, apart from the solid one
+    rem = [_store(tmp_path, "remedies", f"mlp-nw16-{k}", "mlp", 0, np.full(n, 0.9), np.ones(n), width=16,
+                  **{k: v}) for k, v in (("l2", 1e-2), ("shrink_perturb", [0.99, 1e-3]),
+                                         ("continual_backprop", [1e-4, 100]))]
+    sweep.write_summary("remedies", rem, 10, tmp_path)
+    fig = plotting.variants_figure(claims.load_grid(tmp_path, "remedies")[0], s1, "test")
+    styles = [l.get_linestyle() for l in fig.axes[0].get_lines()]
+    assert len(styles) == 4 and len(set(styles)) == 4 and "-" in styles
 
 
 def test_an_unfinished_sweep_gives_pending_verdicts(tmp_path):
