@@ -102,6 +102,13 @@ def decline(runs, metric: str = "test_accuracy") -> Stat:
     return Stat(vals)
 
 
+def level(runs, metric: str = "test_accuracy") -> Stat:
+    """Per seed: mean of ``metric`` over the last 10 % of rows (where a run ends up, beside how
+    much it declined). Introduced in: 04 · Permuted MNIST
+    """
+    return Stat([float(np.nanmean(r[metric][-_window(len(r[metric])):])) for r in runs])
+
+
 def growth(runs, metric: str) -> Stat:
     """Per seed: mean of ``metric`` over the last 10 % of rows over its mean over the first 10 %.
 

@@ -37,6 +37,10 @@ def test_the_paper_s_pattern_is_held(tmp_path):
     assert [r.verdict for r in v.values()] == ["held", "held"]
     assert "decline 0.2" in v["classical MLPs lose plasticity (new-task accuracy declines)"].numbers
     assert claims.norm_claims(tmp_path, "figure1", "Fig. 1d-e")[0].verdict == "held"
+    # where the MLP ends up: 0.9 - 0.3 t averaged over the last tenth of t in [0, 1] is ~0.615;
+    # the first tenth (a plausible slip) would give ~0.885
+    mlp = claims.load_grid(tmp_path, "figure1")[1]["mlp-nw16"]
+    assert claims.level(mlp).mean == pytest.approx(0.9 - 0.3 * 0.955, abs=0.005)
 
 
 def test_no_decline_is_not_seen_and_a_declining_qnn_fails(tmp_path):
