@@ -106,7 +106,8 @@ def level(runs, metric: str = "test_accuracy") -> Stat:
     """Per seed: mean of ``metric`` over the last 10 % of rows (where a run ends up, beside how
     much it declined). Introduced in: 04 · Permuted MNIST
     """
-    return Stat([float(np.nanmean(r[metric][-_window(len(r[metric])):])) for r in runs])
+    ys = [r[metric] for r in runs]
+    return Stat([float(np.nanmean(y[-_window(len(y)):])) for y in ys])
 
 
 def growth(runs, metric: str) -> Stat:

@@ -244,8 +244,9 @@ def _model_size(config: dict) -> tuple:
     return config["model"], config.get("depth") if config["model"] == "qnn" else config.get("width")
 
 
-def _variant(run) -> tuple:
-    return (_model_size(run.config)[1], str(run.config.get("data_source") or ""))
+def _variant(config: dict) -> tuple:
+    """What tells runs of one family apart for colouring: their size (0 if none) and data source."""
+    return (_model_size(config)[1] or 0, str(config.get("data_source") or ""))
 
 
 #: Line style of a run whose training departs from the released code's (solid): one per change,
@@ -271,10 +272,10 @@ def run_colors(runs) -> dict:
     out = {}
     for fam in ("qnn", "mlp"):
         members = [r for r in runs if r.config["model"] == fam]
-        keys = sorted({_variant(r) for r in members})
+        keys = sorted({_variant(r.config) for r in members})
         if keys:
             table = dict(zip(keys, family_colors(keys, fam)))
-            out.update({r.label: table[_variant(r)] for r in members})
+            out.update({r.label: table[_variant(r.config)] for r in members})
     return out
 
 
@@ -429,13 +430,10 @@ def summary_colors(summary: dict) -> dict:
     out = {}
     for fam in ("qnn", "mlp"):
         members = {k: e for k, e in entries.items() if e["config"]["model"] == fam}
-        variants = sorted({(e["config"].get("depth") or e["config"].get("width") or 0,
-                            str(e["config"].get("data_source"))) for e in members.values()})
+        variants = sorted({_variant(e["config"]) for e in members.values()})
         if variants:
             table = dict(zip(variants, family_colors(variants, fam)))
-            for k, e in members.items():
-                out[k] = table[(e["config"].get("depth") or e["config"].get("width") or 0,
-                                str(e["config"].get("data_source")))]
+            out.update({k: table[_variant(e["config"])] for k, e in members.items()})
     return out
 
 
@@ -635,8 +633,8 @@ def dead_units_figure(runs, window: int, summaries: list, profile: str):
 def variants_figure(summary: dict, released: dict | None, title: str, profile: str = "paper"):
     """A sweep that changes the training (chapter 04's fair budget or remedies, dashed or dotted
     by :func:`training_style`) beside the same models with the released code's training from the
-    sweep ``released`` (solid, same colour), if given: accuracy on each new task and relative weight norm, means over seeds with
-    standard-error bands. Returns the captioned figure.
+    sweep ``released`` (solid, same colour), if given: accuracy on each new task and relative
+    weight norm, means over seeds with standard-error bands. Returns the captioned figure.
 
     Introduced in: 04 · Permuted MNIST
     """
